@@ -1,0 +1,1 @@
+"""Universal AI Data Orchestrator: a Dagster Medallion pipeline over synthetic dirty e-commerce data."""

@@ -1,0 +1,176 @@
+"""How well cleaning did, measured against the truth: the clean data and the error ledger.
+
+Generation is deterministic, so the clean tables are rebuilt from the manifest instead of stored.
+Every injected error ends in one of: repaired (Silver holds the clean value), nulled (the value was
+unrepairable and the column optional), quarantined (the row is held back with a reason) or missed
+(Silver holds a wrong value or a duplicate survived). Clean cells that Silver changed and clean rows
+that were quarantined for no error of their own are counted too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..generation.generator import ROW_LEVEL, GeneratedDataset
+from ..generation.spec import ForeignKey
+
+OUTCOMES = ("repaired", "nulled", "quarantined", "missed")
+# The bar the asset check enforces; see docs/cleaning.md for why these numbers.
+MAX_MISSED_RATE = 0.02
+MAX_WRONGLY_CHANGED_RATE = 0.001
+MAX_WRONGLY_QUARANTINED_RATE = 0.005
+
+
+@dataclass
+class AccuracyReport:
+    kinds: dict[str, dict[str, int]] = field(default_factory=dict)
+    clean_cells: int = 0
+    wrongly_changed: int = 0
+    clean_rows: int = 0
+    wrongly_quarantined: int = 0
+    quarantined_with_parent: int = 0
+    nulled_with_parent: int = 0
+    examples: list[dict] = field(default_factory=list)
+
+    def add(self, kind: str, outcome: str, n: int) -> None:
+        row = self.kinds.setdefault(kind, {"injected": 0, **dict.fromkeys(OUTCOMES, 0)})
+        row[outcome] += int(n)
+        row["injected"] += int(n)
+
+    def missed_rate(self, kind: str) -> float:
+        row = self.kinds[kind]
+        return row["missed"] / row["injected"] if row["injected"] else 0.0
+
+    def failures(self) -> list[str]:
+        out = [f"{k}: {self.missed_rate(k):.2%} missed (bar {MAX_MISSED_RATE:.0%})"
+               for k in sorted(self.kinds) if self.missed_rate(k) > MAX_MISSED_RATE]
+        if self.clean_cells and self.wrongly_changed / self.clean_cells > MAX_WRONGLY_CHANGED_RATE:
+            out.append(f"{self.wrongly_changed} clean values changed ({self.wrongly_changed / self.clean_cells:.3%}, "
+                       f"bar {MAX_WRONGLY_CHANGED_RATE:.1%})")
+        if self.clean_rows and self.wrongly_quarantined / self.clean_rows > MAX_WRONGLY_QUARANTINED_RATE:
+            out.append(f"{self.wrongly_quarantined} clean rows quarantined without cause "
+                       f"(bar {MAX_WRONGLY_QUARANTINED_RATE:.1%})")
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "kinds": {k: {**v, "missed_rate": round(self.missed_rate(k), 5)} for k, v in sorted(self.kinds.items())},
+            "clean_cells": self.clean_cells, "wrongly_changed": self.wrongly_changed,
+            "clean_rows": self.clean_rows, "wrongly_quarantined": self.wrongly_quarantined,
+            "quarantined_with_parent": self.quarantined_with_parent, "nulled_with_parent": self.nulled_with_parent,
+            "passed": not self.failures(),
+            "failures": self.failures(), "examples": self.examples[:20],
+        }
+
+
+def _aligned(silver: pa.Table, pk: str, start: int, n: int) -> np.ndarray:
+    """For each clean row position, the Silver row index holding that key (or -1)."""
+    pos = np.full(n, -1, np.int64)
+    keys = silver.column(pk).to_numpy() - start
+    ok = (keys >= 0) & (keys < n)
+    pos[keys[ok]] = np.flatnonzero(ok)
+    return pos
+
+
+def _same(clean: pa.Array, silver: pa.Array) -> np.ndarray:
+    if pa.types.is_timestamp(clean.type) or pa.types.is_date(clean.type):
+        silver = silver.cast(clean.type, safe=False)
+    elif clean.type != silver.type:
+        silver = silver.cast(clean.type)
+    eq = pc.fill_null(pc.equal(clean, silver), False)
+    both_null = pc.and_(pc.is_null(clean), pc.is_null(silver))
+    return pc.or_(eq, both_null).to_numpy(zero_copy_only=False)
+
+
+def evaluate(truth: GeneratedDataset, silver: dict[str, pa.Table], quarantine: dict[str, pa.Table]) -> AccuracyReport:
+    report = AccuracyReport()
+    ledger = truth.ledger
+    for name, gen in truth.tables.items():
+        spec_table = truth.spec.tables[name]
+        pk = spec_table.primary_key
+        start = spec_table.columns[pk].source.start
+        clean, s = gen.clean, silver[name]
+        n = clean.num_rows
+        pos = _aligned(s, pk, start, n)
+        present = pos >= 0
+        # Silver rows are unique per key, so the number of Silver rows per key is 0 or 1 unless dedup failed.
+        silver_pos = s.column(pk).to_numpy() - start
+        per_key = np.bincount(silver_pos[(silver_pos >= 0) & (silver_pos < n)], minlength=n)
+        take = pa.array(np.where(present, pos, 0))
+        t_ledger = ledger.filter(pc.equal(ledger.column("table"), name))
+        ledger_pos = t_ledger.column("row_key").to_numpy() - start
+        ledger_col = t_ledger.column("column").to_numpy(zero_copy_only=False)
+        ledger_kind = t_ledger.column("error_kind").to_numpy(zero_copy_only=False)
+        dirty_rows = np.zeros(n, bool)
+        dirty_rows[ledger_pos] = True
+        q = quarantine[name]
+        held_by_parent = _held_by_parent_keys(q, pk) - start
+        parent_held = np.zeros(n, bool)
+        parent_held[held_by_parent[(held_by_parent >= 0) & (held_by_parent < n)]] = True
+
+        whole_row_same = np.ones(n, bool)
+        for column in clean.column_names:
+            c = clean.column(column).combine_chunks()
+            sv = s.column(column).combine_chunks().take(take)
+            silver_null = pc.is_null(sv).to_numpy(zero_copy_only=False)
+            # An optional reference to a parent row that was quarantined is nulled on purpose.
+            in_ledger = np.zeros(n, bool)
+            sel = ledger_col == column
+            in_ledger[ledger_pos[sel]] = True
+            untouched = present & ~in_ledger
+            orphaned = _parent_missing(truth, name, column, c, silver) & silver_null & untouched
+            report.nulled_with_parent += int(orphaned.sum())
+            same = (_same(c, sv) | orphaned) & present
+            whole_row_same &= same
+            report.clean_cells += int(untouched.sum())
+            wrong = untouched & ~same
+            report.wrongly_changed += int(wrong.sum())
+            for i in np.flatnonzero(wrong)[:3]:
+                report.examples.append({"table": name, "column": column, "key": int(i + start),
+                                        "clean": str(c[i].as_py()), "silver": str(sv[i].as_py())})
+            for kind in np.unique(ledger_kind[sel]):
+                p = ledger_pos[sel & (ledger_kind == kind)]
+                ok, here, nulled = same[p], present[p], silver_null[p]
+                report.add(kind, "repaired", (ok & here).sum())
+                report.add(kind, "nulled", (here & ~ok & nulled).sum())
+                report.add(kind, "missed", (here & ~ok & ~nulled).sum())
+                report.add(kind, "quarantined", (~here).sum())
+
+        row_sel = ledger_col == ROW_LEVEL
+        if row_sel.any():
+            for kind in np.unique(ledger_kind[row_sel]):
+                p = ledger_pos[row_sel & (ledger_kind == kind)]
+                once = per_key[p] == 1
+                report.add(kind, "repaired", (present[p] & once & whole_row_same[p]).sum())
+                report.add(kind, "missed", (present[p] & ~(once & whole_row_same[p])).sum())
+                report.add(kind, "quarantined", (~present[p]).sum())
+
+        report.clean_rows += int((~dirty_rows).sum())
+        lost = ~dirty_rows & ~present
+        report.quarantined_with_parent += int((lost & parent_held).sum())
+        report.wrongly_quarantined += int((lost & ~parent_held).sum())
+    return report
+
+
+def _parent_missing(truth: GeneratedDataset, table: str, column: str, clean: pa.Array,
+                    silver: dict[str, pa.Table]) -> np.ndarray:
+    source = truth.spec.tables[table].columns[column].source
+    if not isinstance(source, ForeignKey) or source.table not in silver:
+        return np.zeros(len(clean), bool)
+    parent = silver[source.table]
+    keys = parent.column(truth.spec.tables[source.table].primary_key)
+    known = pc.is_in(clean, value_set=keys.combine_chunks())  # false for nulls, which never dangle
+    return pc.and_(pc.is_valid(clean), pc.invert(known)).to_numpy(zero_copy_only=False)
+
+
+def _held_by_parent_keys(q: pa.Table, pk: str) -> np.ndarray:
+    """Keys of rows quarantined only because a parent row was quarantined."""
+    if not q.num_rows:
+        return np.empty(0, np.int64)
+    cascade = pc.fill_null(pc.match_substring(q.column("_reason"), "row is quarantined"), False)
+    keys = pc.utf8_trim_whitespace(q.column(pk).filter(cascade))
+    ok = pc.fill_null(pc.match_substring_regex(keys, r"^\d{1,18}$"), False)
+    return pc.cast(keys.filter(ok), pa.int64()).to_numpy()

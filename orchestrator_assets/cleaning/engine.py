@@ -1,0 +1,91 @@
+"""What every cleaning engine takes and returns; engines differ only in mechanics."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..generation.spec import ColumnType
+from .catalogue import TablePlan
+
+SILVER_TYPES: dict[ColumnType, pa.DataType] = {
+    ColumnType.id: pa.int64(), ColumnType.int: pa.int64(), ColumnType.float: pa.float64(),
+    ColumnType.string: pa.string(), ColumnType.email: pa.string(), ColumnType.phone: pa.string(),
+    ColumnType.enum: pa.string(), ColumnType.timestamp: pa.timestamp("us"), ColumnType.date: pa.date32(),
+}
+QUARANTINE_FIELDS = [("_bronze_row", pa.int64()), ("_malformed", pa.string()), ("_rule", pa.string()),
+                     ("_column", pa.string()), ("_reason", pa.string())]
+
+
+def silver_schema(plan: TablePlan) -> pa.Schema:
+    return pa.schema([(c.name, SILVER_TYPES[c.type]) for c in plan.columns])
+
+
+def quarantine_schema(plan: TablePlan) -> pa.Schema:
+    return pa.schema([(c.name, pa.string()) for c in plan.columns] + QUARANTINE_FIELDS)
+
+
+@dataclass
+class RuleStats:
+    """Per rule and column: values changed into a valid form, values nulled, rows quarantined."""
+
+    counts: dict[tuple[str, str], dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: {"repaired": 0, "nulled": 0, "quarantined": 0}))
+
+    def add(self, rule: str, column: str, outcome: str, n: int) -> None:
+        if n:
+            self.counts[(rule, column)][outcome] += int(n)
+
+    def by_rule(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (rule, _), c in sorted(self.counts.items()):
+            agg = out.setdefault(rule, {"repaired": 0, "nulled": 0, "quarantined": 0})
+            for k, v in c.items():
+                agg[k] += v
+        return out
+
+    def rows(self, table: str) -> list[dict]:
+        return [{"table": table, "rule": r, "column": c, **v} for (r, c), v in sorted(self.counts.items())]
+
+
+@dataclass(frozen=True)
+class ParentKeys:
+    """Keys of an already cleaned parent table: kept in Silver, and quarantined."""
+
+    silver: np.ndarray
+    quarantined: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "ParentKeys":
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64))
+
+    @classmethod
+    def of(cls, result: "CleanResult", primary_key: str) -> "ParentKeys":
+        silver = result.silver.column(primary_key).to_numpy()
+        return cls(silver, np.setdiff1d(_valid_ints(result.quarantine.column(primary_key)), silver))
+
+
+def _valid_ints(text: pa.ChunkedArray) -> np.ndarray:
+    trimmed = pc.utf8_trim_whitespace(text)
+    ok = pc.fill_null(pc.match_substring_regex(trimmed, r"^\d{1,18}$"), False)
+    return pc.cast(trimmed.filter(ok), pa.int64()).to_numpy()
+
+
+@dataclass
+class CleanResult:
+    silver: pa.Table
+    quarantine: pa.Table
+    stats: RuleStats
+
+
+class Engine(Protocol):
+    name: str
+    rules: frozenset[str]  # rule ids this engine carries out; must equal the catalogue
+
+    def clean_table(self, bronze: pa.Table, plan: TablePlan, parent_keys: dict[str, ParentKeys]) -> CleanResult:
+        """bronze: text columns + _bronze_row + _malformed. parent_keys: parent table -> Silver keys."""
+        ...

@@ -1,0 +1,89 @@
+"""Clean one (user, job) partition from Bronze into Silver and quarantine, table by table."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import layout
+from ..generation.bronze import Manifest, read_bronze
+from ..storage.base import Storage
+from .catalogue import plan_table, table_order
+from .engine import Engine, ParentKeys
+
+
+@dataclass
+class PartitionResult:
+    engine: str
+    tables: dict[str, dict] = field(default_factory=dict)
+    rules: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def silver_rows(self) -> int:
+        return sum(t["silver_rows"] for t in self.tables.values())
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(t["quarantined_rows"] for t in self.tables.values())
+
+    def by_rule(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for row in self.rules:
+            agg = out.setdefault(row["rule"], {"repaired": 0, "nulled": 0, "quarantined": 0})
+            for k in agg:
+                agg[k] += row[k]
+        return out
+
+    def to_json(self) -> dict:
+        return {"engine": self.engine, "seconds": round(self.seconds, 3), "tables": self.tables,
+                "rules": self.rules, "by_rule": self.by_rule()}
+
+
+def _with_partition(table: pa.Table, user: str, job: str) -> pa.Table:
+    n = table.num_rows
+    return table.append_column("pipeline_user", pa.array([user] * n, pa.string())).append_column(
+        "pipeline_job", pa.array([job] * n, pa.string()))
+
+
+def _publish(storage: Storage, key: str, table: pa.Table) -> int:
+    with storage.scratch() as tmp:
+        local = tmp / "part.parquet"
+        pq.write_table(table, local, compression="zstd")
+        return storage.put_file(key, local)
+
+
+def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> PartitionResult:
+    user, job = manifest.data["user"], manifest.data["job"]
+    spec = manifest.spec
+    started = time.perf_counter()
+    result = PartitionResult(engine.name)
+    parent_keys: dict[str, ParentKeys] = {}
+    con = duckdb.connect()
+    try:
+        for name in table_order(spec):
+            plan = plan_table(spec, name)
+            bronze = read_bronze(con, storage, manifest, name)
+            cleaned = engine.clean_table(bronze, plan, parent_keys)
+            parent_keys[name] = ParentKeys.of(cleaned, plan.primary_key)
+            silver_bytes = _publish(storage, layout.silver_key(name, user, job),
+                                    _with_partition(cleaned.silver, user, job))
+            _publish(storage, layout.quarantine_key(name, user, job), _with_partition(cleaned.quarantine, user, job))
+            result.tables[name] = {"bronze_rows": bronze.num_rows, "silver_rows": cleaned.silver.num_rows,
+                                   "quarantined_rows": cleaned.quarantine.num_rows, "silver_bytes": silver_bytes}
+            result.rules.extend(cleaned.stats.rows(name))
+    finally:
+        con.close()
+    result.seconds = time.perf_counter() - started
+    storage.put_bytes(layout.cleaning_report_key(user, job), json.dumps(result.to_json(), indent=2).encode())
+    return result
+
+
+def read_silver(storage: Storage, table: str, user: str, job: str, quarantine: bool = False) -> pa.Table:
+    key = (layout.quarantine_key if quarantine else layout.silver_key)(table, user, job)
+    with storage.scratch() as tmp:
+        return pq.read_table(storage.get_file(key, tmp / "part.parquet"))

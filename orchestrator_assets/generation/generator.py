@@ -1,0 +1,252 @@
+"""Turn a dataset spec into clean tables, their dirty Bronze rendering and the error ledger."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .dirty import Dirty, as_text, corrupt
+from .spec import (
+    _PLACEHOLDER, After, Aggregate, ColumnType, DatasetSpec, ErrorKind, Expr, ForeignKey, Lookup, SpecError, Template,
+    expr_columns,
+)
+from .values import Context, apply_case, generate_column, rng_for
+
+LEDGER_SCHEMA = pa.schema([
+    ("table", pa.string()), ("row_key", pa.int64()), ("column", pa.string()), ("error_kind", pa.string()),
+    ("clean_value", pa.string()), ("dirty_value", pa.string()), ("bronze_row", pa.int64()),
+])
+ROW_LEVEL = "*"
+
+
+@dataclass
+class GeneratedTable:
+    name: str
+    clean: pa.Table  # one row per entity, typed, canonical values
+    dirty: dict[str, tuple[np.ndarray, Dirty]] = field(default_factory=dict)  # column -> (rows, dirty)
+    duplicates: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows re-sent at the end
+    near: dict[str, tuple[np.ndarray, pa.Array]] = field(default_factory=dict)  # column -> (dup rows, text)
+
+    @property
+    def bronze_rows(self) -> int:
+        return self.clean.num_rows + len(self.duplicates)
+
+
+@dataclass
+class GeneratedDataset:
+    spec: DatasetSpec
+    seed: int
+    tables: dict[str, GeneratedTable]
+    ledger: pa.Table
+
+    def rows(self) -> dict[str, int]:
+        return {name: t.bronze_rows for name, t in self.tables.items()}
+
+
+def root_seed(spec: DatasetSpec, seed: int, user: str, job: str) -> int:
+    material = f"{spec.digest()}|{seed}|{user}|{job}".encode()
+    return int.from_bytes(hashlib.sha256(material).digest()[:8], "little")
+
+
+def row_counts(spec: DatasetSpec, anchor_rows: int, root: int) -> tuple[dict[str, int], dict[str, tuple[str, np.ndarray]]]:
+    counts: dict[str, int] = {spec.anchor: anchor_rows}
+    children: dict[str, tuple[str, np.ndarray]] = {}
+    pending = [t for t in spec.tables if t != spec.anchor]
+    while pending:
+        progressed = False
+        for name in list(pending):
+            rows = spec.tables[name].rows
+            if rows.count is not None:
+                counts[name] = rows.count
+            elif rows.per is not None and rows.per in counts:
+                n = max(rows.at_least, int(round(counts[rows.per] * rows.ratio)))
+                counts[name] = min(n, rows.at_most) if rows.at_most else n
+            elif rows.children_of is not None and rows.children_of in counts:
+                rng = rng_for(root, name, "__rows__")
+                per_parent = rng.integers(rows.min_children, rows.max_children + 1, counts[rows.children_of])
+                children[name] = (rows.via, np.repeat(np.arange(counts[rows.children_of]), per_parent))
+                counts[name] = int(per_parent.sum())
+            else:
+                continue
+            pending.remove(name)
+            progressed = True
+        if not progressed:
+            raise SpecError(f"row counts form a cycle between tables: {sorted(pending)}")
+    return counts, children
+
+
+def _column_order(spec: DatasetSpec) -> list[tuple[str, str]]:
+    deps: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for tname, table in spec.tables.items():
+        for cname, col in table.columns.items():
+            src, need = col.source, set()
+            if isinstance(src, Lookup):
+                parent = table.columns[src.via].source.table  # type: ignore[union-attr]
+                need |= {(tname, src.via), (parent, src.column)}
+            elif isinstance(src, After):
+                need.add((tname, src.column))
+            elif isinstance(src, Expr):
+                need |= {(tname, c) for c in expr_columns(src.expr)}
+            elif isinstance(src, Aggregate):
+                need |= {(src.table, src.via)} | {(src.table, c) for c in expr_columns(src.expr)}
+            elif isinstance(src, Template):
+                need |= {(tname, c) for c in _PLACEHOLDER.findall(src.template)}
+            deps[(tname, cname)] = need
+    order, done = [], set()
+    while len(order) < len(deps):
+        ready = sorted(k for k, need in deps.items() if k not in done and need <= done)
+        if not ready:
+            stuck = sorted(f"{t}.{c}" for t, c in deps if (t, c) not in done)
+            raise SpecError(f"columns depend on each other in a cycle: {stuck}")
+        order.extend(ready)
+        done.update(ready)
+    return order
+
+
+def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str) -> GeneratedDataset:
+    if anchor_rows < 1:
+        raise ValueError("anchor_rows must be at least 1")
+    root = root_seed(spec, seed, user, job)
+    counts, children = row_counts(spec, anchor_rows, root)
+    fk_parents = {
+        (t, c): col.source.table
+        for t, table in spec.tables.items() for c, col in table.columns.items() if isinstance(col.source, ForeignKey)
+    }
+    ctx = Context(counts, {}, {t: tb.columns[tb.primary_key].source.start for t, tb in spec.tables.items()},
+                  children, fk_parents)
+    for tname, cname in _column_order(spec):
+        col = spec.tables[tname].columns[cname]
+        values = generate_column(tname, cname, col, ctx, rng_for(root, tname, cname))
+        if col.type in (ColumnType.string, ColumnType.enum) and col.case in ("lower", "upper", "title"):
+            values = apply_case(values, col.case)
+        ctx.values[(tname, cname)] = values
+
+    tables, ledgers = {}, []
+    for tname, table in spec.tables.items():
+        clean = pa.table({c: ctx.values[(tname, c)] for c in spec.emitted(tname)})
+        gen = GeneratedTable(tname, clean)
+        ledgers.append(_inject(spec, gen, ctx, rng_for(root, tname, "__errors__")))
+        tables[tname] = gen
+    ledger = pa.concat_tables([pa.Table.from_batches([], LEDGER_SCHEMA), *ledgers]).combine_chunks()
+    return GeneratedDataset(spec, seed, tables, ledger)
+
+
+def _candidates(spec: DatasetSpec, tname: str) -> list[tuple[str, ErrorKind, float]]:
+    table = spec.tables[tname]
+    out = []
+    for cname, col in table.columns.items():
+        if col.emit and col.errors and col.error_weight > 0:
+            out += [(cname, kind, col.error_weight / len(col.errors)) for kind in col.errors]
+    out += [(ROW_LEVEL, ErrorKind(kind), 1.0) for kind in table.row_errors]
+    return out
+
+
+def _inject(spec: DatasetSpec, gen: GeneratedTable, ctx: Context, rng: np.random.Generator) -> pa.Table:
+    table = spec.tables[gen.name]
+    n = gen.clean.num_rows
+    cands = _candidates(spec, gen.name)
+    rate = spec.error_rate if table.error_rate is None else table.error_rate
+    n_dirty = int(round(rate * n))
+    if not cands or n_dirty == 0:
+        return pa.Table.from_batches([], LEDGER_SCHEMA)
+    rows = np.sort(rng.choice(n, n_dirty, replace=False))
+    weights = np.array([w for *_, w in cands])
+    assigned = rng.choice(len(cands), n_dirty, p=weights / weights.sum())
+    keys = gen.clean.column(table.primary_key).combine_chunks()
+    parts, dup_rows, dup_kinds = [], [], []
+    for i, (cname, kind, _) in enumerate(cands):
+        idx = rows[assigned == i]
+        if cname == ROW_LEVEL:
+            dup_rows.append(idx)
+            dup_kinds.append(np.full(len(idx), kind.value, dtype=object))
+            continue
+        col = table.columns[cname]
+        clean = gen.clean.column(cname).combine_chunks().take(pa.array(idx))
+        keep = pc.is_valid(clean).to_numpy(zero_copy_only=False)
+        idx, clean = idx[keep], clean.filter(pa.array(keep))
+        orphan_from = 0
+        if kind == ErrorKind.orphan_fk:
+            parent = col.source.table  # type: ignore[union-attr]
+            orphan_from = ctx.key_start[parent] + ctx.rows[parent] - 1
+        dirty = corrupt(kind, clean, col, rng, orphan_from)
+        clean_text = as_text(clean, col.type)
+        # Numbers are clean as raw JSON, so a quoted "59.99" is dirty even though the text matches.
+        clean_raw = col.type in (ColumnType.id, ColumnType.int, ColumnType.float)
+        changed = (dirty.raw != clean_raw) | ~pc.equal(dirty.text, clean_text).to_numpy(zero_copy_only=False)
+        idx, dirty = idx[changed], Dirty(dirty.text.filter(pa.array(changed)), dirty.raw[changed])
+        clean_text = clean_text.filter(pa.array(changed))
+        _merge(gen.dirty, cname, idx, dirty)
+        parts.append(_ledger_part(gen.name, keys.take(pa.array(idx)), cname, kind.value, clean_text, dirty.text, idx))
+    if dup_rows:
+        parts.append(_duplicates(spec, gen, np.concatenate(dup_rows), np.concatenate(dup_kinds), keys, rng))
+    return pa.concat_tables(parts)
+
+
+def _merge(store: dict, column: str, idx: np.ndarray, dirty: Dirty) -> None:
+    if column in store:
+        old_idx, old = store[column]
+        idx = np.concatenate([old_idx, idx])
+        dirty = Dirty(pa.concat_arrays([old.text, dirty.text]), np.concatenate([old.raw, dirty.raw]))
+    store[column] = (idx, dirty)
+
+
+def _ledger_part(table, keys, column, kind, clean_text, dirty_text, bronze_rows) -> pa.Table:
+    n = len(keys)
+    return pa.table({
+        "table": pa.array([table] * n, pa.string()), "row_key": keys, "column": pa.array([column] * n, pa.string()),
+        "error_kind": pa.array([kind] * n, pa.string()), "clean_value": clean_text.cast(pa.string()),
+        "dirty_value": dirty_text.cast(pa.string()), "bronze_row": pa.array(bronze_rows, pa.int64()),
+    }, schema=LEDGER_SCHEMA)
+
+
+def _duplicates(spec, gen: GeneratedTable, src_rows: np.ndarray, kinds: np.ndarray, keys, rng) -> pa.Table:
+    """Re-send chosen rows at the end of the table; near duplicates are older versions."""
+    table = spec.tables[gen.name]
+    order = np.argsort(src_rows, kind="stable")
+    src_rows, kinds = src_rows[order], kinds[order]
+    gen.duplicates = src_rows
+    dup_pos = np.arange(len(src_rows)) + gen.clean.num_rows
+    dirty_text = pa.nulls(len(src_rows), pa.string())
+    near = kinds == ErrorKind.near_duplicate.value
+    if near.any():
+        near_rows = np.flatnonzero(near)
+        stamp = gen.clean.column(table.updated_at).combine_chunks().take(pa.array(src_rows[near]))
+        secs = stamp.cast(pa.int64()).to_numpy(zero_copy_only=False) - rng.integers(3600, 90 * 86400, len(near_rows))
+        stale = as_text(pa.array(secs.astype("datetime64[s]"), pa.timestamp("s")), ColumnType.timestamp)
+        gen.near[table.updated_at] = (near_rows, stale)
+        dirty_text = pc.if_else(pa.array(near), _scatter(len(src_rows), near_rows, stale), dirty_text)
+    return _ledger_part(gen.name, keys.take(pa.array(src_rows)), ROW_LEVEL, None, pa.nulls(len(src_rows), pa.string()),
+                        dirty_text, dup_pos).set_column(3, "error_kind", pa.array(kinds.tolist(), pa.string()))
+
+
+def _scatter(n: int, idx: np.ndarray, values: pa.Array) -> pa.Array:
+    pos = np.full(n, -1, np.int64)
+    pos[idx] = np.arange(len(idx))
+    return values.take(pa.array(pos, mask=pos < 0))
+
+
+def bronze_columns(gen: GeneratedTable) -> pa.Table:
+    """Clean columns plus, where errors exist, `<col>__dirty` text and `<col>__raw` flags, duplicates appended."""
+    n = gen.clean.num_rows
+    base = gen.clean
+    out = {}
+    total = gen.bronze_rows
+    for cname in base.column_names:
+        values = base.column(cname).combine_chunks()
+        if len(gen.duplicates):
+            values = pa.concat_arrays([values, values.take(pa.array(gen.duplicates))])
+        out[cname] = values
+        if cname in gen.dirty or cname in gen.near:
+            idx, dirty = gen.dirty.get(cname, (np.empty(0, np.int64), Dirty(pa.array([], pa.string()), np.empty(0, bool))))
+            if cname in gen.near:
+                near_rows, stale = gen.near[cname]
+                idx = np.concatenate([idx, near_rows + n])
+                dirty = Dirty(pa.concat_arrays([dirty.text, stale]), np.concatenate([dirty.raw, np.zeros(len(near_rows), bool)]))
+            out[f"{cname}__dirty"] = _scatter(total, idx, dirty.text)
+            raw = np.zeros(total, bool)
+            raw[idx] = dirty.raw
+            out[f"{cname}__raw"] = pa.array(raw)
+    return pa.table(out)

@@ -1,0 +1,82 @@
+"""Local-filesystem storage: the embedded default."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .base import Storage, StorageError, check_key
+
+
+class LocalStorage(Storage):
+    name = "local"
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / ".tmp"
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put_file(self, key: str, source: Path) -> int:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Copy beside the target, then rename: rename is atomic within one filesystem.
+        partial = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
+        try:
+            if Path(source).resolve().is_relative_to(self._tmp):
+                os.replace(source, partial)  # built in our own scratch area: a move is enough
+            else:
+                shutil.copyfile(source, partial)
+            with open(partial, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return target.stat().st_size
+
+    def get_file(self, key: str, target: Path) -> Path:
+        source = self.path(key)
+        if not source.is_file():
+            raise StorageError(f"no object at {key!r} in {self.root}")
+        shutil.copyfile(source, target)
+        return target
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        if base.is_file():
+            return [check_key(prefix)]
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
+    def uri(self, key: str) -> str:
+        return str(self.path(key))
+
+    @contextmanager
+    def scratch(self) -> Iterator[Path]:
+        # Inside the root so that publishing is a rename, not a copy across filesystems.
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="build-", dir=self._tmp))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)

@@ -34,3 +34,11 @@ def quarantine_key(table: str, user: str, job: str) -> str:
 
 def cleaning_report_key(user: str, job: str) -> str:
     return f"silver/_reports/{_pj(user, job)}/cleaning.json"
+
+
+def request_key(user: str, job: str) -> str:
+    return f"requests/{_pj(user, job)}/request.json"
+
+
+def accuracy_report_key(user: str, job: str) -> str:
+    return f"silver/_reports/{_pj(user, job)}/accuracy.json"

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..generation.generator import ROW_LEVEL, GeneratedDataset
-from ..generation.spec import ForeignKey
+from ..generation.spec import references
 
 OUTCOMES = ("repaired", "nulled", "quarantined", "missed")
 # The bar the asset check enforces; see docs/cleaning.md for why these numbers.
@@ -157,11 +157,11 @@ def evaluate(truth: GeneratedDataset, silver: dict[str, pa.Table], quarantine: d
 
 def _parent_missing(truth: GeneratedDataset, table: str, column: str, clean: pa.Array,
                     silver: dict[str, pa.Table]) -> np.ndarray:
-    source = truth.spec.tables[table].columns[column].source
-    if not isinstance(source, ForeignKey) or source.table not in silver:
+    spec_table = truth.spec.tables[table]
+    parent_name = references(truth.spec, table, column) if column != spec_table.primary_key else None
+    if parent_name is None or parent_name not in silver:
         return np.zeros(len(clean), bool)
-    parent = silver[source.table]
-    keys = parent.column(truth.spec.tables[source.table].primary_key)
+    keys = silver[parent_name].column(truth.spec.tables[parent_name].primary_key)
     known = pc.is_in(clean, value_set=keys.combine_chunks())  # false for nulls, which never dangle
     return pc.and_(pc.is_valid(clean), pc.invert(known)).to_numpy(zero_copy_only=False)
 

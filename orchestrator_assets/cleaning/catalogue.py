@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..generation.dirty import DIRTY_DATE_FORMATS, DIRTY_TIMESTAMP_FORMATS
-from ..generation.spec import Choice, ColumnType, DatasetSpec, ForeignKey
+from ..generation.spec import Choice, ColumnType, DatasetSpec, references
 
 # Invalid value in a required column: the row is quarantined; in an optional column: the value is nulled.
 NULL_OR_QUARANTINE = "null the value if the column is optional, else quarantine the row"
@@ -117,7 +117,7 @@ def plan_table(spec: DatasetSpec, table: str) -> TablePlan:
     columns, fks = [], {}
     for name in spec.emitted(table):
         col = t.columns[name]
-        parent = col.source.table if isinstance(col.source, ForeignKey) else None
+        parent = references(spec, table, name) if col.type == ColumnType.id and name != t.primary_key else None
         if parent:
             fks[name] = parent
         columns.append(ColumnPlan(name, col.type, col.required or name == t.primary_key,

@@ -36,18 +36,22 @@ class _Table:
     def __init__(self, df: pd.DataFrame, plan: TablePlan, stats: RuleStats):
         self.df, self.plan, self.stats = df, plan, stats
         self.n = len(df)
+        self.held = np.zeros(self.n, bool)
         self.rule = np.full(self.n, None, dtype=object)
         self.column = np.full(self.n, None, dtype=object)
         self.reason = np.full(self.n, None, dtype=object)
 
     def quarantine(self, mask: np.ndarray, rule: str, column: str | None, reason: str) -> None:
-        new = mask & (self.rule == None)  # noqa: E711 - elementwise test on an object array
-        self.rule[new], self.column[new], self.reason[new] = rule, column, reason
-        self.stats.add(rule, column or "*", "quarantined", new.sum())
+        """The first rule that holds a row back is the one reported."""
+        new = mask & ~self.held
+        if new.any():
+            self.held |= new
+            self.rule[new], self.column[new], self.reason[new] = rule, column, reason
+            self.stats.add(rule, column or "*", "quarantined", new.sum())
 
     @property
     def kept(self) -> np.ndarray:
-        return self.rule == None  # noqa: E711
+        return ~self.held
 
     def invalid(self, col: ColumnPlan, step: Step, values: pd.Series, bad: np.ndarray, reason: str) -> pd.Series:
         if col.required:

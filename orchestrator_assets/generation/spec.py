@@ -346,6 +346,21 @@ def _check_column(spec: DatasetSpec, tname: str, cname: str, col: Column, at: st
         yield f"{at}: enum columns take a choice (or lookup) source"
 
 
+def references(spec: DatasetSpec, table: str, column: str) -> str | None:
+    """The table a column points into: its foreign key, or the key a lookup copies from a parent."""
+    seen = set()
+    while (table, column) not in seen:
+        seen.add((table, column))
+        src = spec.tables[table].columns[column].source
+        if isinstance(src, ForeignKey):
+            return src.table
+        if not isinstance(src, Lookup):
+            return None
+        via = spec.tables[table].columns[src.via].source
+        table, column = via.table, src.column  # type: ignore[union-attr]
+    return None
+
+
 def _format_error(err: ValidationError, origin: str) -> str:
     lines = [f"invalid dataset spec ({origin}):"]
     for e in err.errors():

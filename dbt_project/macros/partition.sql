@@ -1,0 +1,32 @@
+{#
+  Partition helpers. A Gold build always covers exactly one Silver partition, named by the vars
+  pipeline_user and pipeline_job (validated upstream to [a-z0-9_-]; escaped here anyway).
+#}
+
+{% macro gold_sql_string(value) -%}
+  {#- A SQL string literal for value: single quotes are doubled. A backslash is refused because
+      MySQL/MariaDB read it as an escape character and DuckDB does not. -#}
+  {%- set s = value | string -%}
+  {%- if '\\' in s or '\n' in s or '\r' in s or '\0' in s -%}
+    {{ exceptions.raise_compiler_error("refusing to quote " ~ (s | tojson) ~ ": backslashes and control characters are not allowed in partition ids") }}
+  {%- endif -%}
+  '{{ s | replace("'", "''") }}'
+{%- endmacro %}
+
+
+{% macro gold_partition_predicate(alias=none) -%}
+  {#- pipeline_user = '<var>' and pipeline_job = '<var>', optionally qualified by a table alias. -#}
+  {%- set p = (alias ~ '.') if alias else '' -%}
+  {{ p }}pipeline_user = {{ gold_sql_string(var('pipeline_user')) }} and {{ p }}pipeline_job = {{ gold_sql_string(var('pipeline_job')) }}
+{%- endmacro %}
+
+
+{% macro gold_delete_partition() -%}
+  {#- Pre-hook of every mart (see dbt_project.yml). On an incremental run it deletes the rows of
+      the partition being built; the append that follows, in the same transaction, writes them
+      again. Other partitions are never touched, and a re-run that yields fewer rows leaves no
+      stale rows behind. On the first run the table does not exist yet and nothing is deleted. -#}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where {{ gold_partition_predicate() }}
+  {%- endif -%}
+{%- endmacro %}

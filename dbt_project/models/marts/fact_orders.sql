@@ -1,0 +1,27 @@
+-- One row per order: who, where, when, status, amounts, payment and delivery.
+select
+    order_id,
+    user_id,
+    shipping_location_id as location_id,
+    order_date_key,
+    ordered_at,
+    order_status as status,
+    is_net_sale,
+    channel,
+    currency,
+    total_amount,
+    {{ gold_bigint('item_count') }} as item_count,
+    {{ gold_bigint('units') }} as units,
+    round(items_amount, 2) as items_amount,
+    {{ gold_bigint('payment_count') }} as payment_count,
+    round(paid_amount, 2) as paid_amount,
+    payment_method,
+    paid_at,
+    {{ gold_bigint('shipment_count') }} as shipment_count,
+    carrier,
+    shipped_at,
+    delivered_at,
+    round({{ gold_hours_between('shipped_at', 'delivered_at') }}, 2) as delivery_hours,
+    pipeline_user,
+    pipeline_job
+from {{ ref('int_orders_enriched') }}

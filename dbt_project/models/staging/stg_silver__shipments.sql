@@ -1,0 +1,10 @@
+select
+    shipment_id,
+    order_id,
+    location_id,
+    carrier,
+    shipped_at,
+    delivered_at,
+    pipeline_user,
+    pipeline_job
+from {{ source('silver', 'shipments') }}

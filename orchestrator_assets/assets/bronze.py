@@ -1,0 +1,102 @@
+"""Bronze: generate a job's dirty tables, the error ledger and the manifest."""
+from __future__ import annotations
+
+import duckdb
+from dagster import (
+    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, Config,
+    MaterializeResult, MetadataValue, multi_asset,
+)
+from pydantic import Field
+
+from ..generation.bronze import Manifest, write_bronze
+from ..generation.generator import generate
+from ..generation.spec import load_spec
+from ..partitions import job_partitions, split_key
+from ..requests import JobRequest, RequestError, build_request, load_request, save_request
+from ..resources import StorageResource
+from ..storage.base import Storage
+
+TABLES = list(load_spec().tables)
+LEDGER = AssetKey(["bronze", "error_ledger"])
+
+
+def bronze_key(table: str) -> AssetKey:
+    return AssetKey(["bronze", table])
+
+
+class JobConfig(Config):
+    """Used only when the partition has no stored request yet (a launchpad run on a new partition)."""
+
+    rows: int = Field(100_000, description="Rows of the anchor table (orders for the built-in spec).")
+    seed: int = Field(42, description="Same seed + spec + user + job = byte-identical Bronze.")
+    spec_path: str | None = Field(None, description="YAML/JSON dataset spec; empty = built-in e-commerce.")
+    compression: str = Field("none", description="none or gzip.")
+
+
+def resolve_request(storage: Storage, user: str, job: str, config: JobConfig) -> JobRequest:
+    stored = load_request(storage, user, job)
+    if stored is not None:
+        return stored
+    request = build_request(user, job, config.rows, config.seed, config.spec_path, config.compression)
+    save_request(storage, request)
+    return request
+
+
+def _count_lines(manifest: Manifest, storage: Storage, table: str) -> tuple[int, list[str]]:
+    files = [storage.uri(p["key"]) for p in manifest.tables[table]["parts"]]
+    with duckdb.connect() as con:
+        rows = con.sql(f"SELECT count(*) FROM read_json({files!r}, format='newline_delimited', "
+                       f"columns={{'_': 'VARCHAR'}})").fetchone()[0]
+        keys = con.sql(f"SELECT json_keys(j) FROM read_json_objects({files[0]!r}) t(j) LIMIT 1").fetchone()
+    return rows, list(keys[0]) if keys else []
+
+
+@multi_asset(
+    name="bronze",
+    specs=[AssetSpec(bronze_key(t), partitions_def=job_partitions, group_name="bronze", kinds={"json"},
+                     description=f"Raw {t} records with injected data-quality errors (JSON Lines).") for t in TABLES]
+    + [AssetSpec(LEDGER, partitions_def=job_partitions, group_name="bronze", kinds={"parquet"},
+                 description="Every injected error: table, row key, column, kind, clean and dirty value.")],
+    check_specs=[AssetCheckSpec(c, asset=bronze_key(t), description=d) for t in TABLES for c, d in [
+        ("rows_match_manifest", "Lines on storage equal the row count the manifest records."),
+        ("columns_match_spec", "Records carry exactly the columns the spec emits."),
+    ]],
+    partitions_def=job_partitions,
+)
+def bronze(context: AssetExecutionContext, config: JobConfig, storage: StorageResource):
+    """Generate the job's dataset and publish it to Bronze (read-only once written)."""
+    user, job = split_key(context.partition_key)
+    store = storage.get()
+    try:
+        request = resolve_request(store, user, job, config)
+    except RequestError as err:
+        raise RequestError(f"partition {context.partition_key}: {err}") from None
+    missing = [t for t in request.spec.tables if t not in TABLES]
+    if missing:
+        context.log.warning(f"spec tables without a Bronze asset (written, not shown in the graph): {missing}")
+    dataset = generate(request.spec, request.rows, request.seed, user, job)
+    manifest, written = write_bronze(store, dataset, user, job, request.rows, request.compression)
+    context.log.info(f"Bronze {'written' if written else 'already present, unchanged'}: "
+                     f"{manifest.total_rows:,} rows in {len(manifest.tables)} tables")
+    kinds = dataset.ledger.group_by(["table", "error_kind"]).aggregate([("row_key", "count")]).to_pylist()
+    for table in TABLES:
+        if table not in manifest.tables:
+            continue
+        info = manifest.tables[table]
+        table_kinds = {k["error_kind"]: k["row_key_count"] for k in kinds if k["table"] == table}
+        yield MaterializeResult(asset_key=bronze_key(table), metadata={
+            "rows": info["rows"], "clean_rows": info["clean_rows"], "bytes": sum(p["bytes"] for p in info["parts"]),
+            "path": MetadataValue.path(store.uri(info["parts"][0]["key"])), "written": written,
+            "injected_errors": sum(table_kinds.values()), "errors_by_kind": MetadataValue.json(table_kinds),
+        })
+        lines, keys = _count_lines(manifest, store, table)
+        yield AssetCheckResult(asset_key=bronze_key(table), check_name="rows_match_manifest",
+                               passed=lines == info["rows"], metadata={"lines": lines, "manifest": info["rows"]})
+        yield AssetCheckResult(asset_key=bronze_key(table), check_name="columns_match_spec",
+                               passed=keys == info["columns"], severity=AssetCheckSeverity.ERROR,
+                               metadata={"found": MetadataValue.json(keys), "expected": MetadataValue.json(info["columns"])})
+    yield MaterializeResult(asset_key=LEDGER, metadata={
+        "rows": manifest.data["ledger"]["rows"], "path": MetadataValue.path(store.uri(manifest.data["ledger"]["key"])),
+        "error_rate": request.spec.error_rate, "seed": request.seed, "spec": request.spec.name,
+        "spec_digest": manifest.data["spec_digest"],
+    })

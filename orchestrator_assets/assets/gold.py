@@ -1,0 +1,64 @@
+"""Gold: the dbt project's marts, built per (user, job) partition from Silver Parquet."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from ..partitions import job_partitions, split_key
+from ..resources import StorageResource, WarehouseResource
+from ..settings import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+def ensure_manifest() -> None:
+    """dagster-dbt reads target/manifest.json at load time; build it when missing or stale."""
+    manifest = dbt_project.manifest_path
+    sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".yaml")
+               and "target" not in p.parts and "logs" not in p.parts]
+    if manifest.exists() and all(p.stat().st_mtime <= manifest.stat().st_mtime for p in sources):
+        return
+    subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+        check=True, cwd=DBT_PROJECT_DIR,
+    )
+
+
+class GoldTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return AssetKey(["gold", dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "gold"
+
+
+ensure_manifest()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    partitions_def=job_partitions,
+    dagster_dbt_translator=GoldTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+    pool=WAREHOUSE_POOL,
+)
+def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageResource, warehouse: WarehouseResource):
+    """Build the marts for one partition; the marts replace that partition's rows only."""
+    user, job = split_key(context.partition_key)
+    store = storage.get()
+    dbt_vars = {"silver_root": store.uri("silver"), "pipeline_user": user, "pipeline_job": job}
+    # dbt's profile reads the warehouse location from the environment of this (run) process.
+    os.environ.update(warehouse.dbt_env())
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()

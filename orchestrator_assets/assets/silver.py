@@ -1,0 +1,119 @@
+"""Silver: the rule catalogue applied to a job's Bronze, with quarantine and cleaning accuracy."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import (
+    AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue,
+    multi_asset,
+)
+
+from .. import layout
+from ..cleaning.accuracy import (
+    MAX_MISSED_RATE, MAX_WRONGLY_CHANGED_RATE, MAX_WRONGLY_QUARANTINED_RATE, AccuracyReport, evaluate,
+)
+from ..cleaning.catalogue import plan_table
+from ..cleaning.engine import silver_schema
+from ..cleaning.run import PartitionResult, clean_partition, read_silver
+from ..generation.bronze import Manifest, read_manifest
+from ..generation.generator import generate
+from ..partitions import job_partitions, split_key
+from ..resources import CleaningEngineResource, StorageResource
+from ..storage.base import Storage
+from .bronze import LEDGER, TABLES, bronze_key
+
+QUARANTINE = AssetKey(["silver", "quarantine"])
+PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
+
+
+def silver_key(table: str) -> AssetKey:
+    return AssetKey(["silver", table])
+
+
+@multi_asset(
+    name="silver",
+    specs=[AssetSpec(silver_key(t), deps=[bronze_key(t)], partitions_def=job_partitions, group_name="silver",
+                     kinds={"parquet", "pandas"}, description=f"Cleaned, typed, de-duplicated {t}.") for t in TABLES]
+    + [AssetSpec(QUARANTINE, deps=[bronze_key(t) for t in TABLES] + [LEDGER], partitions_def=job_partitions,
+                 group_name="silver", kinds={"parquet"},
+                 description="Rows that could not be repaired, with the rule and the reason.")],
+    check_specs=[AssetCheckSpec(c, asset=silver_key(t), description=d) for t in TABLES for c, d in [
+        ("schema_matches_contract", "Column names and types equal the Silver contract of the spec."),
+        ("primary_key_unique", "No primary key appears twice."),
+        ("rows_reconcile", "Bronze rows = Silver rows + quarantined rows: nothing vanished."),
+    ]] + [AssetCheckSpec("cleaning_accuracy", asset=QUARANTINE, description=(
+        f"Against the error ledger: at most {MAX_MISSED_RATE:.0%} of each error kind missed, at most "
+        f"{MAX_WRONGLY_CHANGED_RATE:.1%} of clean values changed, at most {MAX_WRONGLY_QUARANTINED_RATE:.1%} of clean "
+        "rows quarantined without cause."))],
+    partitions_def=job_partitions,
+)
+def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: CleaningEngineResource):
+    """Clean every Bronze table of the job with the configured engine."""
+    user, job = split_key(context.partition_key)
+    store = storage.get()
+    manifest = read_manifest(store, user, job)
+    if manifest is None:
+        raise FileNotFoundError(f"no Bronze manifest for {context.partition_key}: materialise Bronze first")
+    engine = cleaning.get()
+    result = clean_partition(store, manifest, engine)
+    context.log.info(f"{engine.name}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
+                     f"{result.seconds:.1f}s")
+    silver_tables = {t: read_silver(store, t, user, job) for t in manifest.tables}
+    quarantine = {t: read_silver(store, t, user, job, quarantine=True) for t in manifest.tables}
+    for table in TABLES:
+        if table in manifest.tables:
+            yield from _table_results(manifest, result, table, silver_tables[table], store, user, job)
+    report = accuracy(manifest, silver_tables, quarantine)
+    store.put_bytes(layout.accuracy_report_key(user, job), json.dumps(report.to_json(), indent=2).encode())
+    by_reason = _quarantine_by_rule(quarantine)
+    yield MaterializeResult(asset_key=QUARANTINE, metadata={
+        "rows": result.quarantined_rows, "engine": engine.name, "cleaning_seconds": round(result.seconds, 2),
+        "by_rule": MetadataValue.json(by_reason), "rule_counts": MetadataValue.json(result.by_rule()),
+        "accuracy": MetadataValue.json(report.to_json()),
+        "report": MetadataValue.path(store.uri(layout.cleaning_report_key(user, job))),
+    })
+    yield AssetCheckResult(asset_key=QUARANTINE, check_name="cleaning_accuracy", passed=not report.failures(),
+                           metadata={"failures": MetadataValue.json(report.failures()),
+                                     "kinds": MetadataValue.json(report.to_json()["kinds"])})
+
+
+def accuracy(manifest: Manifest, silver_tables: dict, quarantine: dict) -> AccuracyReport:
+    truth = generate(manifest.spec, manifest.data["anchor_rows"], manifest.data["seed"], manifest.data["user"],
+                     manifest.data["job"])
+    return evaluate(truth, silver_tables, quarantine)
+
+
+def _quarantine_by_rule(quarantine: dict[str, pa.Table]) -> dict[str, dict[str, int]]:
+    out = {}
+    for table, q in quarantine.items():
+        if q.num_rows:
+            counts = q.group_by("_rule").aggregate([("_rule", "count")]).to_pylist()
+            out[table] = {c["_rule"]: c["_rule_count"] for c in counts}
+    return out
+
+
+def _table_results(manifest: Manifest, result: PartitionResult, table: str, data: pa.Table, store: Storage,
+                   user: str, job: str):
+    plan = plan_table(manifest.spec, table)
+    stats = result.tables[table]
+    rules = {r["rule"]: {k: r[k] for k in ("repaired", "nulled", "quarantined")}
+             for r in result.rules if r["table"] == table}
+    yield MaterializeResult(asset_key=silver_key(table), metadata={
+        "rows": stats["silver_rows"], "bronze_rows": stats["bronze_rows"], "quarantined": stats["quarantined_rows"],
+        "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(layout.silver_key(table, user, job))),
+        "rules": MetadataValue.json(rules),
+    })
+    expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)
+    yield AssetCheckResult(asset_key=silver_key(table), check_name="schema_matches_contract",
+                           passed=data.schema.remove_metadata().equals(expected),
+                           metadata={"schema": MetadataValue.text(str(data.schema.remove_metadata()))})
+    keys = data.column(plan.primary_key)
+    dupes = len(keys) - len(pc.unique(keys))
+    yield AssetCheckResult(asset_key=silver_key(table), check_name="primary_key_unique", passed=dupes == 0,
+                           metadata={"duplicate_keys": dupes})
+    balance = stats["bronze_rows"] - stats["silver_rows"] - stats["quarantined_rows"]
+    yield AssetCheckResult(asset_key=silver_key(table), check_name="rows_reconcile", passed=balance == 0,
+                           metadata={"bronze": stats["bronze_rows"], "silver": stats["silver_rows"],
+                                     "quarantined": stats["quarantined_rows"], "unaccounted": balance})

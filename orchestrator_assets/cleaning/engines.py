@@ -1,0 +1,14 @@
+"""Cleaning engines by name: the seam a deployment or the router chooses through."""
+from __future__ import annotations
+
+from .engine import Engine
+from .pandas_engine import PandasEngine
+
+ENGINES: dict[str, type] = {"pandas": PandasEngine}
+
+
+def get_engine(name: str) -> Engine:
+    try:
+        return ENGINES[name]()
+    except KeyError:
+        raise ValueError(f"unknown cleaning engine {name!r}; available: {', '.join(ENGINES)}") from None

@@ -1,0 +1,120 @@
+"""`orchestrator`: submit jobs, generate Bronze without Dagster, publish the spec schema, run the demo."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .generation.spec import SpecError, export_json_schema, load_spec
+from .partitions import PartitionKeyError
+from .requests import RequestError, build_request
+from .settings import PROJECT_DIR, SettingsError, load_settings
+
+SCHEMA_FILE = PROJECT_DIR / "orchestrator_assets" / "specs" / "dataset-spec.schema.json"
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_DIR / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text((PROJECT_DIR / "dagster.yaml").read_text())
+    return DagsterInstance.get()
+
+
+def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none"):
+    """Register the job's request and partition, then run the Medallion job for it in this process."""
+    from .definitions import defs
+    from .requests import save_request
+
+    request = build_request(user, job, rows, seed, spec, compression)
+    storage = defs.resources["storage"].get()
+    save_request(storage, request)
+    instance = _instance()
+    instance.add_dynamic_partitions("jobs", [request.partition_key])
+    result = defs.get_job_def("medallion_job").execute_in_process(
+        partition_key=request.partition_key, instance=instance, raise_on_error=False,
+        tags={"orchestrator/user": request.user, "orchestrator/job": request.job, "orchestrator/submitted_by": "cli"},
+    )
+    return request, result
+
+
+def _write_summary(user: str, job: str) -> Path:
+    from .resources import StorageResource
+    from .summary import build_summary, render
+
+    settings = load_settings()
+    summary = build_summary(StorageResource().get(), settings.duckdb_path, user, job)
+    print(render(summary))
+    out = settings.data_dir / "summaries" / f"{user}.{job}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def job_args(p, rows_default=100_000):
+        p.add_argument("--user", required=True, help="who asks (a-z, 0-9, _ or -)")
+        p.add_argument("--job", help="job id (default: a new timestamped id)")
+        p.add_argument("--rows", type=int, default=rows_default, help="rows of the anchor table (orders)")
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--spec", help="dataset spec YAML/JSON (default: built-in e-commerce)")
+        p.add_argument("--compression", choices=["none", "gzip"], default="none")
+
+    job_args(sub.add_parser("submit", help="register a job and run Bronze -> Silver -> Gold for it"))
+    gen = sub.add_parser("generate", help="write Bronze for a job to a directory, without Dagster")
+    job_args(gen)
+    gen.add_argument("--out", required=True, help="storage root directory")
+    demo = sub.add_parser("demo", help="run the main job end to end and print a summary")
+    demo.add_argument("--rows", type=int, default=100_000)
+    demo.add_argument("--seed", type=int, default=42)
+    schema = sub.add_parser("schema", help="write the JSON Schema of dataset specs")
+    schema.add_argument("--out", default=str(SCHEMA_FILE))
+    check = sub.add_parser("validate", help="check a dataset spec and report every problem")
+    check.add_argument("spec")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "schema":
+            Path(args.out).write_text(json.dumps(export_json_schema(), indent=2) + "\n")
+            print(args.out)
+        elif args.command == "validate":
+            spec = load_spec(args.spec)
+            print(f"ok: {spec.name} with {len(spec.tables)} tables")
+        elif args.command == "generate":
+            from .generation.bronze import write_bronze
+            from .generation.generator import generate
+            from .storage.local import LocalStorage
+
+            request = build_request(args.user, args.job, args.rows, args.seed, args.spec, args.compression)
+            ds = generate(request.spec, request.rows, request.seed, request.user, request.job)
+            manifest, _ = write_bronze(LocalStorage(args.out), ds, request.user, request.job, request.rows,
+                                       request.compression)
+            print(json.dumps({"partition": request.partition_key, "rows": manifest.total_rows,
+                              "errors": manifest.data["ledger"]["rows"]}))
+        elif args.command in ("submit", "demo"):
+            if args.command == "demo":
+                user, job, spec, compression = "demo", f"demo-{args.rows}-{args.seed}", None, "none"
+            else:
+                user, job, spec, compression = args.user, args.job, args.spec, args.compression
+            request, result = submit(user, job, args.rows, args.seed, spec, compression)
+            print(f"run {result.run_id} for partition {request.partition_key}: "
+                  f"{'SUCCESS' if result.success else 'FAILURE'}", file=sys.stderr)
+            if not result.success:
+                return 1
+            print(_write_summary(request.user, request.job))
+        return 0
+    except (SpecError, RequestError, PartitionKeyError, SettingsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,7 +36,7 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
     save_request(storage, request)
     instance = _instance()
     instance.add_dynamic_partitions("jobs", [request.partition_key])
-    result = defs.get_job_def("medallion_job").execute_in_process(
+    result = defs.resolve_job_def("medallion_job").execute_in_process(
         partition_key=request.partition_key, instance=instance, raise_on_error=False,
         tags={"orchestrator/user": request.user, "orchestrator/job": request.job, "orchestrator/submitted_by": "cli"},
     )

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job
-from dagster_dbt import DbtCliResource
 
 from .assets.bronze import bronze
-from .assets.gold import dbt_project, gold
+from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
 from .partitions import job_partitions
 from .resources import CleaningEngineResource, StorageResource, WarehouseResource
@@ -24,6 +23,6 @@ defs = Definitions(
         "storage": StorageResource(),
         "cleaning": CleaningEngineResource(),
         "warehouse": WarehouseResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": dbt_resource(),
     },
 )

@@ -8,13 +8,12 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from orchestrator_assets.assets.bronze import bronze
-from orchestrator_assets.assets.gold import dbt_project, gold
+from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.definitions import defs
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import CleaningEngineResource, StorageResource, WarehouseResource
 from orchestrator_assets.summary import GOLD_MARTS
-from dagster_dbt import DbtCliResource
 
 pytestmark = pytest.mark.xdist_group("pipeline")
 JOBS = [("alice", "j1", 1500), ("alice", "j2", 800), ("bob_2", "j1", 1200), ("bob_2", "2026-11-23", 500)]
@@ -23,12 +22,13 @@ JOBS = [("alice", "j1", 1500), ("alice", "j2", 800), ("bob_2", "j1", 1200), ("bo
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
+    (root / "home").mkdir()
     instance = DagsterInstance.local_temp(str(root / "home"))
     resources = {
         "storage": StorageResource(root=str(root / "storage")),
         "cleaning": CleaningEngineResource(engine="pandas"),
         "warehouse": WarehouseResource(duckdb_path=str(root / "warehouse.duckdb")),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": dbt_resource(),
     }
     store = resources["storage"].get()
     for user, job, rows in JOBS:
@@ -84,7 +84,7 @@ def test_gold_holds_each_partition_once(env):
     for user, job, rows in JOBS:
         silver_rows = env["store"].list(f"silver/orders/{user}/{job}")
         assert silver_rows
-        orders = duckdb.sql(f"SELECT count(*) FROM '{env['store'].uri(silver_rows[0])}'").fetchone()[0]
+        orders = duckdb.execute(f"SELECT count(*) FROM '{env['store'].uri(silver_rows[0])}'").fetchone()[0]
         silver_orders[f"{user}.{job}"] = orders
         assert 0.7 * rows < orders <= rows
     assert per_partition == silver_orders
@@ -103,7 +103,7 @@ def test_rerun_replaces_one_partition_and_leaves_gold_unchanged(env):
 
 
 def test_definitions_load_with_the_partitioned_job():
-    job = defs.get_job_def("medallion_job")
+    job = defs.resolve_job_def("medallion_job")
     assert job.partitions_def.name == "jobs"
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"bronze/orders", "silver/orders", "silver/quarantine", "gold/fact_orders", "gold/dim_users",

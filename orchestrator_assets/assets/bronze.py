@@ -1,5 +1,4 @@
 """Bronze: generate a job's dirty tables, the error ledger and the manifest."""
-from __future__ import annotations
 
 import duckdb
 from dagster import (
@@ -45,9 +44,9 @@ def resolve_request(storage: Storage, user: str, job: str, config: JobConfig) ->
 def _count_lines(manifest: Manifest, storage: Storage, table: str) -> tuple[int, list[str]]:
     files = [storage.uri(p["key"]) for p in manifest.tables[table]["parts"]]
     with duckdb.connect() as con:
-        rows = con.sql(f"SELECT count(*) FROM read_json({files!r}, format='newline_delimited', "
+        rows = con.execute(f"SELECT count(*) FROM read_json({files!r}, format='newline_delimited', "
                        f"columns={{'_': 'VARCHAR'}})").fetchone()[0]
-        keys = con.sql(f"SELECT json_keys(j) FROM read_json_objects({files[0]!r}) t(j) LIMIT 1").fetchone()
+        keys = con.execute(f"SELECT json_keys(j) FROM read_json_objects({files[0]!r}) t(j) LIMIT 1").fetchone()
     return rows, list(keys[0]) if keys else []
 
 

@@ -1,5 +1,4 @@
 """Gold: the dbt project's marts, built per (user, job) partition from Silver Parquet."""
-from __future__ import annotations
 
 import json
 import os
@@ -18,6 +17,12 @@ from ..settings import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 WAREHOUSE_POOL = "duckdb_warehouse"
+# The dbt installed beside this interpreter, whether or not the virtualenv is on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
 def ensure_manifest() -> None:
@@ -28,7 +33,7 @@ def ensure_manifest() -> None:
     if manifest.exists() and all(p.stat().st_mtime <= manifest.stat().st_mtime for p in sources):
         return
     subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", str(DBT_PROJECT_DIR),
+        [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR),
          "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
         check=True, cwd=DBT_PROJECT_DIR,
     )

@@ -1,5 +1,4 @@
 """Silver: the rule catalogue applied to a job's Bronze, with quarantine and cleaning accuracy."""
-from __future__ import annotations
 
 import json
 

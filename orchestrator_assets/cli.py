@@ -26,7 +26,8 @@ def _instance():
     return DagsterInstance.get()
 
 
-def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none"):
+def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
+           log_level: str = "WARNING"):
     """Register the job's request and partition, then run the Medallion job for it in this process."""
     from .definitions import defs
     from .requests import save_request
@@ -38,6 +39,7 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
     instance.add_dynamic_partitions("jobs", [request.partition_key])
     result = defs.resolve_job_def("medallion_job").execute_in_process(
         partition_key=request.partition_key, instance=instance, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         tags={"orchestrator/user": request.user, "orchestrator/job": request.job, "orchestrator/submitted_by": "cli"},
     )
     return request, result
@@ -68,13 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--spec", help="dataset spec YAML/JSON (default: built-in e-commerce)")
         p.add_argument("--compression", choices=["none", "gzip"], default="none")
 
-    job_args(sub.add_parser("submit", help="register a job and run Bronze -> Silver -> Gold for it"))
+    submit_p = sub.add_parser("submit", help="register a job and run Bronze -> Silver -> Gold for it")
+    job_args(submit_p)
     gen = sub.add_parser("generate", help="write Bronze for a job to a directory, without Dagster")
     job_args(gen)
     gen.add_argument("--out", required=True, help="storage root directory")
     demo = sub.add_parser("demo", help="run the main job end to end and print a summary")
     demo.add_argument("--rows", type=int, default=100_000)
     demo.add_argument("--seed", type=int, default=42)
+    for p in (submit_p, demo):
+        p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                       help="Dagster console log level for the run")
     schema = sub.add_parser("schema", help="write the JSON Schema of dataset specs")
     schema.add_argument("--out", default=str(SCHEMA_FILE))
     check = sub.add_parser("validate", help="check a dataset spec and report every problem")
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 user, job, spec, compression = "demo", f"demo-{args.rows}-{args.seed}", None, "none"
             else:
                 user, job, spec, compression = args.user, args.job, args.spec, args.compression
-            request, result = submit(user, job, args.rows, args.seed, spec, compression)
+            request, result = submit(user, job, args.rows, args.seed, spec, compression, args.log_level)
             print(f"run {result.run_id} for partition {request.partition_key}: "
                   f"{'SUCCESS' if result.success else 'FAILURE'}", file=sys.stderr)
             if not result.success:

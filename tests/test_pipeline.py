@@ -108,3 +108,17 @@ def test_definitions_load_with_the_partitioned_job():
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"bronze/orders", "silver/orders", "silver/quarantine", "gold/fact_orders", "gold/dim_users",
             "gold/dim_location", "gold/dim_time", "gold/agg_user_metrics", "gold/agg_product_metrics"} <= keys
+
+
+def test_shipped_instance_config_loads(tmp_path):
+    import shutil
+
+    from orchestrator_assets.settings import PROJECT_DIR
+
+    shutil.copy(PROJECT_DIR / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = DagsterInstance.from_config(str(tmp_path))
+    try:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+    finally:
+        instance.dispose()

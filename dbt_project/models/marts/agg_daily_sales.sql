@@ -7,7 +7,7 @@ with daily as (
         pipeline_job,
         count(*) as orders,
         sum(is_net_sale) as net_orders,
-        sum(case when is_net_sale = 1 then total_amount else 0 end) as revenue,
+        round(sum(case when is_net_sale = 1 then total_amount else 0 end), 2) as revenue,
         sum(case when is_net_sale = 1 then units else 0 end) as units,
         count(distinct user_id) as customers
     from {{ ref('int_orders_enriched') }}

@@ -6,7 +6,7 @@ with product_sales as (
         pipeline_job,
         count(distinct order_id) as orders,
         sum(quantity) as units_sold,
-        sum(line_amount) as revenue
+        round(sum(line_amount), 2) as revenue
     from {{ ref('int_order_items_enriched') }}
     where is_net_sale = 1
     group by product_id, pipeline_user, pipeline_job
@@ -18,7 +18,7 @@ product_reviews as (
         pipeline_user,
         pipeline_job,
         count(*) as reviews,
-        avg(rating) as avg_rating
+        round(avg(rating), 4) as avg_rating
     from {{ ref('stg_silver__reviews') }}
     group by product_id, pipeline_user, pipeline_job
 ),

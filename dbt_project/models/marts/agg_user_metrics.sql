@@ -6,7 +6,7 @@ with user_orders as (
         pipeline_job,
         count(*) as orders,
         sum(is_net_sale) as net_orders,
-        sum(case when is_net_sale = 1 then total_amount else 0 end) as revenue,
+        round(sum(case when is_net_sale = 1 then total_amount else 0 end), 2) as revenue,
         min(ordered_at) as first_order_at,
         max(ordered_at) as last_order_at
     from {{ ref('int_orders_enriched') }}
@@ -19,7 +19,7 @@ user_reviews as (
         pipeline_user,
         pipeline_job,
         count(*) as reviews_written,
-        avg(rating) as avg_rating_given
+        round(avg(rating), 4) as avg_rating_given
     from {{ ref('stg_silver__reviews') }}
     group by user_id, pipeline_user, pipeline_job
 ),

@@ -12,7 +12,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -23,23 +23,24 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from baselines import duckdb_clean_orders, faker_orders  # noqa: E402
+from baselines import duckdb_clean_orders, faker_orders
 
-from orchestrator_assets.cleaning.catalogue import plan_table  # noqa: E402
-from orchestrator_assets.cleaning.engine import ParentKeys  # noqa: E402
-from orchestrator_assets.cleaning.pandas_engine import PandasEngine  # noqa: E402
-from orchestrator_assets.generation.bronze import read_bronze, write_bronze  # noqa: E402
-from orchestrator_assets.generation.generator import bronze_columns, generate  # noqa: E402
-from orchestrator_assets.generation.spec import load_spec  # noqa: E402
-from orchestrator_assets.storage.local import LocalStorage  # noqa: E402
+from orchestrator_assets.cleaning.catalogue import plan_table
+from orchestrator_assets.cleaning.engine import ParentKeys
+from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+from orchestrator_assets.generation.bronze import read_bronze, write_bronze
+from orchestrator_assets.generation.generator import bronze_columns, generate
+from orchestrator_assets.generation.spec import load_spec
+from orchestrator_assets.storage.local import LocalStorage
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
                platform.processor())
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "python": platform.python_version(),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+            "date": datetime.now(UTC).strftime("%Y-%m-%d")}
 
 
 def timed(fn, repeat: int) -> tuple[float, list[float], object]:
@@ -54,7 +55,7 @@ def timed(fn, repeat: int) -> tuple[float, list[float], object]:
 def bench_generation(rows: int, faker_rows: int, repeat: int) -> dict:
     spec = load_spec(HERE / "orders_only.yaml")
     generate(spec, 1000, 1, "bench", "warm")  # Faker pools and imports, once per process
-    faker_s, faker_runs, _ = timed(lambda: faker_orders(faker_rows), 1)
+    faker_s, _, _ = timed(lambda: faker_orders(faker_rows), 1)
 
     def pooled():
         ds = generate(spec, rows, 1, "bench", "gen")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import layout
@@ -50,16 +50,16 @@ class JobRequest:
                 "compression": self.compression, "spec": self.spec.model_dump(mode="json")}
 
     @classmethod
-    def from_json(cls, data: dict) -> "JobRequest":
+    def from_json(cls, data: dict) -> JobRequest:
         return cls(data["user"], data["job"], int(data["rows"]), int(data["seed"]),
                    parse_spec(data["spec"], "job request"), data.get("compression", "none"))
 
-    def same_as(self, other: "JobRequest") -> bool:
+    def same_as(self, other: JobRequest) -> bool:
         return self.to_json() == other.to_json()
 
 
 def new_job_id() -> str:
-    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def build_request(user: str, job: str | None, rows: int, seed: int, spec_path: str | Path | None = None,

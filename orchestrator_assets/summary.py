@@ -49,23 +49,23 @@ def build_summary(storage: Storage, warehouse: Path, user: str, job: str) -> dic
 
 
 def render(summary: dict) -> str:
-    lines = [f"Job {summary['user']}.{summary['job']}  spec={summary['spec']} seed={summary['seed']} "
-             f"rows={summary['anchor_rows']:,}", "",
+    lines = [(f"Job {summary['user']}.{summary['job']}  spec={summary['spec']} seed={summary['seed']} "
+              f"rows={summary['anchor_rows']:,}"), "",
              f"{'table':<14}{'bronze':>11}{'silver':>11}{'quarantine':>12}"]
     for t, n in summary["bronze"].items():
         lines.append(f"{t:<14}{n:>11,}{summary['silver'].get(t, 0):>11,}{summary['quarantine'].get(t, 0):>12,}")
     acc = summary["accuracy"]
-    lines += ["", f"Cleaning accuracy ({summary['cleaning_engine']}, {summary['cleaning_seconds']:.1f}s) "
-              f"against {summary['injected_errors']:,} injected errors:",
+    lines += ["", (f"Cleaning accuracy ({summary['cleaning_engine']}, {summary['cleaning_seconds']:.1f}s) "
+                   f"against {summary['injected_errors']:,} injected errors:"),
               f"{'error kind':<20}{'injected':>10}{'repaired':>10}{'nulled':>9}{'quarant.':>10}{'missed':>8}"]
     for kind, k in acc["kinds"].items():
         lines.append(f"{kind:<20}{k['injected']:>10,}{k['repaired']:>10,}{k['nulled']:>9,}{k['quarantined']:>10,}"
                      f"{k['missed']:>8,}")
-    lines += [f"clean values wrongly changed: {acc['wrongly_changed']:,} of {acc['clean_cells']:,}; "
-              f"clean rows wrongly quarantined: {acc['wrongly_quarantined']:,} of {acc['clean_rows']:,}",
-              f"held back with a quarantined parent: {acc['quarantined_with_parent']:,} rows, "
-              f"{acc['nulled_with_parent']:,} optional references; accuracy check "
-              f"{'PASSED' if acc['passed'] else 'FAILED: ' + '; '.join(acc['failures'])}", ""]
+    lines += [(f"clean values wrongly changed: {acc['wrongly_changed']:,} of {acc['clean_cells']:,}; "
+               f"clean rows wrongly quarantined: {acc['wrongly_quarantined']:,} of {acc['clean_rows']:,}"),
+              (f"held back with a quarantined parent: {acc['quarantined_with_parent']:,} rows, "
+               f"{acc['nulled_with_parent']:,} optional references; accuracy check "
+               f"{'PASSED' if acc['passed'] else 'FAILED: ' + '; '.join(acc['failures'])}"), ""]
     lines += ["Gold marts (" + summary["locations"]["warehouse"] + "):"]
     lines += [f"  {m:<22}{n:>10,}" for m, n in summary["gold"].items()]
     lines.append(f"Storage: {summary['locations']['storage']}")

@@ -17,7 +17,7 @@ def cleaned(bronze_store):
 
 
 def test_pandas_engine_meets_the_accuracy_bar(small_dataset, cleaned):
-    result, silver, quarantine = cleaned
+    _, silver, quarantine = cleaned
     report = evaluate(small_dataset, silver, quarantine)
     assert report.failures() == []
     assert sum(k["injected"] for k in report.kinds.values()) == small_dataset.ledger.num_rows

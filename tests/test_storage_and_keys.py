@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from orchestrator_assets import layout
@@ -36,7 +38,7 @@ def test_put_is_atomic_when_the_copy_fails(tmp_path, monkeypatch):
     import shutil
 
     def broken(src, dst):
-        open(dst, "wb").write(b"half")
+        Path(dst).write_bytes(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(shutil, "copyfile", broken)

@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
+from ..generation.bronze import read_manifest
 from ..partitions import job_partitions, split_key
 from ..resources import StorageResource, WarehouseResource
 from ..settings import DBT_PROJECT_DIR
@@ -50,6 +57,7 @@ class GoldTranslator(DagsterDbtTranslator):
 
 
 ensure_manifest()
+SOURCE_TABLES = sorted({s["name"] for s in json.loads(dbt_project.manifest_path.read_text())["sources"].values()})
 
 
 @dbt_assets(
@@ -63,6 +71,11 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
     """Build the marts for one partition; the marts replace that partition's rows only."""
     user, job = split_key(context.partition_key)
     store = storage.get()
+    manifest = read_manifest(store, user, job)
+    missing = sorted(set(SOURCE_TABLES) - set(manifest.tables if manifest else ()))
+    if missing:
+        raise ValueError(f"Gold marts need the e-commerce tables; partition {context.partition_key} "
+                         f"({manifest.data['spec_name'] if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
     dbt_vars = {"silver_root": store.uri("silver"), "pipeline_user": user, "pipeline_job": job}
     # dbt's profile reads the warehouse location from the environment of this (run) process.
     os.environ.update(warehouse.dbt_env())

@@ -5,13 +5,23 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
-    AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue,
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
     multi_asset,
 )
 
 from .. import layout
 from ..cleaning.accuracy import (
-    MAX_MISSED_RATE, MAX_WRONGLY_CHANGED_RATE, MAX_WRONGLY_QUARANTINED_RATE, AccuracyReport, evaluate,
+    MAX_MISSED_RATE,
+    MAX_WRONGLY_CHANGED_RATE,
+    MAX_WRONGLY_QUARANTINED_RATE,
+    AccuracyReport,
+    evaluate,
 )
 from ..cleaning.catalogue import plan_table
 from ..cleaning.engine import silver_schema
@@ -21,10 +31,17 @@ from ..generation.generator import generate
 from ..partitions import job_partitions, split_key
 from ..resources import CleaningEngineResource, StorageResource
 from ..storage.base import Storage
-from .bronze import LEDGER, TABLES, bronze_key
+from .bronze import LEDGER, TABLES, absent_table, bronze_key
 
 QUARANTINE = AssetKey(["silver", "quarantine"])
 PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
+
+
+TABLE_CHECKS = {
+    "schema_matches_contract": "Column names and types equal the Silver contract of the spec.",
+    "primary_key_unique": "No primary key appears twice.",
+    "rows_reconcile": "Bronze rows = Silver rows + quarantined rows: nothing vanished.",
+}
 
 
 def silver_key(table: str) -> AssetKey:
@@ -34,15 +51,13 @@ def silver_key(table: str) -> AssetKey:
 @multi_asset(
     name="silver",
     specs=[AssetSpec(silver_key(t), deps=[bronze_key(t)], partitions_def=job_partitions, group_name="silver",
-                     kinds={"parquet", "pandas"}, description=f"Cleaned, typed, de-duplicated {t}.") for t in TABLES]
+                     kinds={"parquet", "pandas"}, description=f"Cleaned, typed, de-duplicated {t}.")
+           for t in TABLES]
     + [AssetSpec(QUARANTINE, deps=[bronze_key(t) for t in TABLES] + [LEDGER], partitions_def=job_partitions,
                  group_name="silver", kinds={"parquet"},
                  description="Rows that could not be repaired, with the rule and the reason.")],
-    check_specs=[AssetCheckSpec(c, asset=silver_key(t), description=d) for t in TABLES for c, d in [
-        ("schema_matches_contract", "Column names and types equal the Silver contract of the spec."),
-        ("primary_key_unique", "No primary key appears twice."),
-        ("rows_reconcile", "Bronze rows = Silver rows + quarantined rows: nothing vanished."),
-    ]] + [AssetCheckSpec("cleaning_accuracy", asset=QUARANTINE, description=(
+    check_specs=[AssetCheckSpec(c, asset=silver_key(t), description=d) for t in TABLES
+                 for c, d in TABLE_CHECKS.items()] + [AssetCheckSpec("cleaning_accuracy", asset=QUARANTINE, description=(
         f"Against the error ledger: at most {MAX_MISSED_RATE:.0%} of each error kind missed, at most "
         f"{MAX_WRONGLY_CHANGED_RATE:.1%} of clean values changed, at most {MAX_WRONGLY_QUARANTINED_RATE:.1%} of clean "
         "rows quarantined without cause."))],
@@ -64,6 +79,8 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
     for table in TABLES:
         if table in manifest.tables:
             yield from _table_results(manifest, result, table, silver_tables[table], store, user, job)
+        else:
+            yield from absent_table(silver_key(table), TABLE_CHECKS)
     report = accuracy(manifest, silver_tables, quarantine)
     store.put_bytes(layout.accuracy_report_key(user, job), json.dumps(report.to_json(), indent=2).encode())
     by_reason = _quarantine_by_rule(quarantine)

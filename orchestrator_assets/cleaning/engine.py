@@ -60,11 +60,11 @@ class ParentKeys:
     quarantined: np.ndarray
 
     @classmethod
-    def empty(cls) -> "ParentKeys":
+    def empty(cls) -> ParentKeys:
         return cls(np.empty(0, np.int64), np.empty(0, np.int64))
 
     @classmethod
-    def of(cls, result: "CleanResult", primary_key: str) -> "ParentKeys":
+    def of(cls, result: CleanResult, primary_key: str) -> ParentKeys:
         silver = result.silver.column(primary_key).to_numpy()
         return cls(silver, np.setdiff1d(_valid_ints(result.quarantine.column(primary_key)), silver))
 

@@ -10,7 +10,17 @@ import pyarrow.compute as pc
 
 from .dirty import Dirty, as_text, corrupt
 from .spec import (
-    _PLACEHOLDER, After, Aggregate, ColumnType, DatasetSpec, ErrorKind, Expr, ForeignKey, Lookup, SpecError, Template,
+    _PLACEHOLDER,
+    After,
+    Aggregate,
+    ColumnType,
+    DatasetSpec,
+    ErrorKind,
+    Expr,
+    ForeignKey,
+    Lookup,
+    SpecError,
+    Template,
     expr_columns,
 )
 from .values import Context, apply_case, generate_column, rng_for
@@ -62,7 +72,7 @@ def row_counts(spec: DatasetSpec, anchor_rows: int, root: int) -> tuple[dict[str
             if rows.count is not None:
                 counts[name] = rows.count
             elif rows.per is not None and rows.per in counts:
-                n = max(rows.at_least, int(round(counts[rows.per] * rows.ratio)))
+                n = max(rows.at_least, round(counts[rows.per] * rows.ratio))
                 counts[name] = min(n, rows.at_most) if rows.at_most else n
             elif rows.children_of is not None and rows.children_of in counts:
                 rng = rng_for(root, name, "__rows__")
@@ -125,7 +135,7 @@ def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str
         ctx.values[(tname, cname)] = values
 
     tables, ledgers = {}, []
-    for tname, table in spec.tables.items():
+    for tname in spec.tables:
         clean = pa.table({c: ctx.values[(tname, c)] for c in spec.emitted(tname)})
         gen = GeneratedTable(tname, clean)
         ledgers.append(_inject(spec, gen, ctx, rng_for(root, tname, "__errors__")))
@@ -149,7 +159,7 @@ def _inject(spec: DatasetSpec, gen: GeneratedTable, ctx: Context, rng: np.random
     n = gen.clean.num_rows
     cands = _candidates(spec, gen.name)
     rate = spec.error_rate if table.error_rate is None else table.error_rate
-    n_dirty = int(round(rate * n))
+    n_dirty = round(rate * n)
     if not cands or n_dirty == 0:
         return pa.Table.from_batches([], LEDGER_SCHEMA)
     rows = np.sort(rng.choice(n, n_dirty, replace=False))

@@ -10,7 +10,7 @@ import json
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -103,7 +103,7 @@ class Choice(_Model):
     weights: list[float] | None = Field(None, description="Relative weights, one per value.")
 
     @model_validator(mode="after")
-    def _weights_match(self) -> "Choice":
+    def _weights_match(self) -> Choice:
         if self.weights is not None and len(self.weights) != len(self.values):
             raise ValueError("weights must have one entry per value")
         return self
@@ -180,8 +180,7 @@ class Phone(_Model):
 
 
 Source = Annotated[
-    Union[Sequence, FakerPool, Choice, IntRange, FloatRange, DatetimeRange, ForeignKey, Lookup, After, Expr,
-          Aggregate, Template, Phone],
+    Sequence | FakerPool | Choice | IntRange | FloatRange | DatetimeRange | ForeignKey | Lookup | After | Expr | Aggregate | Template | Phone,
     Field(discriminator="kind"),
 ]
 
@@ -211,7 +210,7 @@ class Rows(_Model):
     at_most: int | None = Field(None, ge=1, description="Upper bound after scaling.")
 
     @model_validator(mode="after")
-    def _one_way(self) -> "Rows":
+    def _one_way(self) -> Rows:
         ways = [self.count is not None, self.per is not None, self.children_of is not None]
         if sum(ways) != 1:
             raise ValueError("rows needs exactly one of: count, per (+ratio), children_of (+via)")
@@ -243,7 +242,7 @@ class DatasetSpec(_Model):
     tables: dict[str, Table]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DatasetSpec":
+    def _consistent(self) -> DatasetSpec:
         problems = list(_cross_check(self))
         if problems:
             raise ValueError("; ".join(problems))

@@ -17,8 +17,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .spec import (
-    After, Aggregate, Choice, Column, ColumnType, DatetimeRange, Expr, FakerPool, FloatRange, ForeignKey, IntRange,
-    Lookup, Phone, Sequence, Template,
+    After,
+    Aggregate,
+    Choice,
+    Column,
+    ColumnType,
+    DatetimeRange,
+    Expr,
+    FakerPool,
+    FloatRange,
+    ForeignKey,
+    IntRange,
+    Lookup,
+    Phone,
+    Sequence,
+    Template,
 )
 
 TS = pa.timestamp("s")

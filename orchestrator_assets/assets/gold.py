@@ -1,5 +1,6 @@
 """Gold: the dbt project's marts, built per (user, job) partition from Silver Parquet."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -32,18 +33,33 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
-def ensure_manifest() -> None:
-    """dagster-dbt reads target/manifest.json at load time; build it when missing or stale."""
+def _manifest_is_current() -> bool:
     manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return False
     sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".yaml")
                and "target" not in p.parts and "logs" not in p.parts]
-    if manifest.exists() and all(p.stat().st_mtime <= manifest.stat().st_mtime for p in sources):
+    return all(p.stat().st_mtime <= manifest.stat().st_mtime for p in sources)
+
+
+def ensure_manifest() -> None:
+    """dagster-dbt reads target/manifest.json at load time; build it when missing or stale.
+
+    Several processes may load the code location at once (test workers, webserver and daemon), so the
+    parse runs under a lock and is skipped by whoever finds the manifest current after waiting.
+    """
+    if _manifest_is_current():
         return
-    subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
-        check=True, cwd=DBT_PROJECT_DIR,
-    )
+    lock_path = dbt_project.manifest_path.parent / ".parse.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _manifest_is_current():
+            subprocess.run(
+                [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR),
+                 "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+                check=True, cwd=DBT_PROJECT_DIR,
+            )
 
 
 class GoldTranslator(DagsterDbtTranslator):

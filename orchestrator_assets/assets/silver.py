@@ -24,7 +24,7 @@ from ..cleaning.accuracy import (
     evaluate,
 )
 from ..cleaning.catalogue import plan_table
-from ..cleaning.engine import silver_schema
+from ..cleaning.engine import silver_schema, sum_by_rule
 from ..cleaning.run import PartitionResult, clean_partition, read_silver
 from ..generation.bronze import Manifest, read_manifest
 from ..generation.generator import generate
@@ -114,8 +114,7 @@ def _table_results(manifest: Manifest, result: PartitionResult, table: str, data
                    user: str, job: str):
     plan = plan_table(manifest.spec, table)
     stats = result.tables[table]
-    rules = {r["rule"]: {k: r[k] for k in ("repaired", "nulled", "quarantined")}
-             for r in result.rules if r["table"] == table}
+    rules = sum_by_rule(r for r in result.rules if r["table"] == table)
     yield MaterializeResult(asset_key=silver_key(table), metadata={
         "rows": stats["silver_rows"], "bronze_rows": stats["bronze_rows"], "quarantined": stats["quarantined_rows"],
         "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(layout.silver_key(table, user, job))),

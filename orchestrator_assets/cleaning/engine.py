@@ -17,6 +17,7 @@ SILVER_TYPES: dict[ColumnType, pa.DataType] = {
     ColumnType.string: pa.string(), ColumnType.email: pa.string(), ColumnType.phone: pa.string(),
     ColumnType.enum: pa.string(), ColumnType.timestamp: pa.timestamp("us"), ColumnType.date: pa.date32(),
 }
+OUTCOMES = ("repaired", "nulled", "quarantined")
 QUARANTINE_FIELDS = [("_bronze_row", pa.int64()), ("_malformed", pa.string()), ("_rule", pa.string()),
                      ("_column", pa.string()), ("_reason", pa.string())]
 
@@ -34,22 +35,27 @@ class RuleStats:
     """Per rule and column: values changed into a valid form, values nulled, rows quarantined."""
 
     counts: dict[tuple[str, str], dict[str, int]] = field(
-        default_factory=lambda: defaultdict(lambda: {"repaired": 0, "nulled": 0, "quarantined": 0}))
+        default_factory=lambda: defaultdict(lambda: dict.fromkeys(OUTCOMES, 0)))
 
     def add(self, rule: str, column: str, outcome: str, n: int) -> None:
         if n:
             self.counts[(rule, column)][outcome] += int(n)
 
     def by_rule(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for (rule, _), c in sorted(self.counts.items()):
-            agg = out.setdefault(rule, {"repaired": 0, "nulled": 0, "quarantined": 0})
-            for k, v in c.items():
-                agg[k] += v
-        return out
+        return sum_by_rule(self.rows(""))
 
     def rows(self, table: str) -> list[dict]:
         return [{"table": table, "rule": r, "column": c, **v} for (r, c), v in sorted(self.counts.items())]
+
+
+def sum_by_rule(rows) -> dict[str, dict[str, int]]:
+    """Outcome counts per rule, summed over columns (and tables)."""
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        agg = out.setdefault(row["rule"], dict.fromkeys(OUTCOMES, 0))
+        for k in OUTCOMES:
+            agg[k] += row[k]
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from .. import layout
 from ..generation.bronze import Manifest, read_bronze
 from ..storage.base import Storage
 from .catalogue import plan_table, table_order
-from .engine import Engine, ParentKeys
+from .engine import Engine, ParentKeys, sum_by_rule
 
 
 @dataclass
@@ -32,12 +32,7 @@ class PartitionResult:
         return sum(t["quarantined_rows"] for t in self.tables.values())
 
     def by_rule(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for row in self.rules:
-            agg = out.setdefault(row["rule"], {"repaired": 0, "nulled": 0, "quarantined": 0})
-            for k in agg:
-                agg[k] += row[k]
-        return out
+        return sum_by_rule(self.rules)
 
     def to_json(self) -> dict:
         return {"engine": self.engine, "seconds": round(self.seconds, 3), "tables": self.tables,

@@ -55,7 +55,6 @@ class ErrorKind(str, Enum):
     near_duplicate = "near_duplicate"
 
 
-ROW_ERRORS = {ErrorKind.exact_duplicate, ErrorKind.near_duplicate}
 _TEXT = {ColumnType.string, ColumnType.email, ColumnType.phone, ColumnType.enum}
 _NUMERIC = {ColumnType.int, ColumnType.float}
 _DATES = {ColumnType.date, ColumnType.timestamp}

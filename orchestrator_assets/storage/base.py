@@ -56,9 +56,6 @@ class Storage(abc.ABC):
     def delete(self, key: str) -> None: ...
 
     @abc.abstractmethod
-    def size(self, key: str) -> int: ...
-
-    @abc.abstractmethod
     def uri(self, key: str) -> str:
         """Where a reader such as DuckDB finds the object (a local path or a cloud URL)."""
 
@@ -71,12 +68,6 @@ class Storage(abc.ABC):
     def get_bytes(self, key: str) -> bytes:
         with self.scratch() as tmp:
             return self.get_file(key, tmp / "object").read_bytes()
-
-    def delete_prefix(self, prefix: str) -> int:
-        keys = self.list(prefix)
-        for key in keys:
-            self.delete(key)
-        return len(keys)
 
     def replace_prefix(self, prefix: str, published: list[str]) -> int:
         """After writing a new set of objects under prefix, remove the ones left from an older write."""

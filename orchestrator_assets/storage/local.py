@@ -65,9 +65,6 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
-    def size(self, key: str) -> int:
-        return self.path(key).stat().st_size
-
     def uri(self, key: str) -> str:
         return str(self.path(key))
 

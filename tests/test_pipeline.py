@@ -122,3 +122,15 @@ def test_shipped_instance_config_loads(tmp_path):
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
     finally:
         instance.dispose()
+
+
+def test_silver_metadata_sums_rule_counts_over_columns(env):
+    import json
+
+    event = env["instance"].get_latest_materialization_event(AssetKey(["silver", "orders"]))
+    user, job = event.dagster_event.partition.split(".")
+    report = json.loads(env["store"].get_bytes(f"silver/_reports/{user}/{job}/cleaning.json"))
+    rows = [r for r in report["rules"] if r["table"] == "orders" and r["rule"] == "trim"]
+    assert len(rows) > 1  # several columns are trimmed
+    rules = event.asset_materialization.metadata["rules"].value
+    assert rules["trim"]["repaired"] == sum(r["repaired"] for r in rows) > 0

@@ -1,0 +1,29 @@
+"""A damaged Bronze file: broken lines are quarantined verbatim, the rest is cleaned, nothing is lost."""
+import json
+import shutil
+
+from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+from orchestrator_assets.cleaning.run import clean_partition, read_silver
+from orchestrator_assets.generation.bronze import Manifest
+from orchestrator_assets.storage.local import LocalStorage
+
+
+def test_broken_lines_go_to_quarantine(tmp_path, bronze_store):
+    source, manifest = bronze_store
+    store = LocalStorage(tmp_path)
+    shutil.copytree(source.root / "bronze", tmp_path / "bronze")
+    part = store.path(manifest.tables["reviews"]["parts"][0]["key"])
+    lines = part.read_text().splitlines()
+    lines[5] = '{"review_id": 6, "rating": '  # cut off mid-write upstream
+    lines[9] = "[1, 2, 3]"  # valid JSON, not a record
+    part.write_text("\n".join(lines) + "\n")
+    damaged = Manifest(json.loads(json.dumps(manifest.data)))
+
+    result = clean_partition(store, damaged, PandasEngine())
+
+    quarantine = read_silver(store, "reviews", "alice", "job-1", quarantine=True).to_pylist()
+    malformed = {q["_bronze_row"]: q["_malformed"] for q in quarantine if q["_rule"] == "malformed_record"}
+    assert malformed == {5: '{"review_id": 6, "rating": ', 9: "[1, 2, 3]"}
+    stats = result.tables["reviews"]
+    assert stats["bronze_rows"] == len(lines) == stats["silver_rows"] + stats["quarantined_rows"]
+    assert stats["silver_rows"] > 0.5 * len(lines)

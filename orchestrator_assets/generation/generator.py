@@ -203,11 +203,12 @@ def _merge(store: dict, column: str, idx: np.ndarray, dirty: Dirty) -> None:
     store[column] = (idx, dirty)
 
 
-def _ledger_part(table, keys, column, kind, clean_text, dirty_text, bronze_rows) -> pa.Table:
+def _ledger_part(table, keys, column, kinds: str | list[str], clean_text, dirty_text, bronze_rows) -> pa.Table:
     n = len(keys)
     return pa.table({
         "table": pa.array([table] * n, pa.string()), "row_key": keys, "column": pa.array([column] * n, pa.string()),
-        "error_kind": pa.array([kind] * n, pa.string()), "clean_value": clean_text.cast(pa.string()),
+        "error_kind": pa.array([kinds] * n if isinstance(kinds, str) else kinds, pa.string()),
+        "clean_value": clean_text.cast(pa.string()),
         "dirty_value": dirty_text.cast(pa.string()), "bronze_row": pa.array(bronze_rows, pa.int64()),
     }, schema=LEDGER_SCHEMA)
 
@@ -227,9 +228,9 @@ def _duplicates(spec, gen: GeneratedTable, src_rows: np.ndarray, kinds: np.ndarr
         secs = stamp.cast(pa.int64()).to_numpy(zero_copy_only=False) - rng.integers(3600, 90 * 86400, len(near_rows))
         stale = as_text(pa.array(secs.astype("datetime64[s]"), pa.timestamp("s")), ColumnType.timestamp)
         gen.near[table.updated_at] = (near_rows, stale)
-        dirty_text = pc.if_else(pa.array(near), _scatter(len(src_rows), near_rows, stale), dirty_text)
-    return _ledger_part(gen.name, keys.take(pa.array(src_rows)), ROW_LEVEL, None, pa.nulls(len(src_rows), pa.string()),
-                        dirty_text, dup_pos).set_column(3, "error_kind", pa.array(kinds.tolist(), pa.string()))
+        dirty_text = _scatter(len(src_rows), near_rows, stale)
+    return _ledger_part(gen.name, keys.take(pa.array(src_rows)), ROW_LEVEL, kinds.tolist(),
+                        pa.nulls(len(src_rows), pa.string()), dirty_text, dup_pos)
 
 
 def _scatter(n: int, idx: np.ndarray, values: pa.Array) -> pa.Array:

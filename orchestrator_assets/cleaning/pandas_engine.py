@@ -186,11 +186,9 @@ def _dedup(t: _Table, cleaned: dict[str, pd.Series], raw: pd.DataFrame) -> None:
     losers = ranked[~is_last]
     if not len(losers):
         return
-    winner_of = np.empty(len(ranked), np.int64)
-    # Every row of a key points at the key's last (kept) row in ranked order.
-    group_end = np.flatnonzero(is_last)
-    winner_of[:] = ranked[np.repeat(group_end, np.diff(np.concatenate([[-1], group_end])))]
-    loser_winner = winner_of[~is_last]
+    # The kept row of each key is the last of its group in ranked order.
+    group = np.concatenate([[0], np.cumsum(is_last[:-1])])
+    loser_winner = ranked[np.flatnonzero(is_last)[group]][~is_last]
     cols = [c.name for c in t.plan.columns]
     a = raw.iloc[losers][cols].reset_index(drop=True)
     b = raw.iloc[loser_winner][cols].reset_index(drop=True)

@@ -13,7 +13,7 @@ CLI = [str(Path(sys.executable).with_name("orchestrator"))]
 
 
 def run(args, env, check=True):
-    proc = subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(CLI + args, check=False, env=env, capture_output=True, text=True, timeout=600)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc

@@ -134,3 +134,11 @@ def test_silver_metadata_sums_rule_counts_over_columns(env):
     assert len(rows) > 1  # several columns are trimmed
     rules = event.asset_materialization.metadata["rules"].value
     assert rules["trim"]["repaired"] == sum(r["repaired"] for r in rows) > 0
+
+
+def test_quarantine_metadata_carries_accuracy_figures(env):
+    event = env["instance"].get_latest_materialization_event(AssetKey(["silver", "quarantine"]))
+    meta = event.asset_materialization.metadata
+    assert meta["errors_injected"].value > 0 and meta["errors_missed"].value == 0
+    assert meta["accuracy"].value["passed"] is True
+    assert set(meta["accuracy"].value["kinds"]) >= {"whitespace", "orphan_fk", "exact_duplicate"}

@@ -88,6 +88,10 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
         "rows": result.quarantined_rows, "engine": engine.name, "cleaning_seconds": round(result.seconds, 2),
         "by_rule": MetadataValue.json(by_reason), "rule_counts": MetadataValue.json(result.by_rule()),
         "accuracy": MetadataValue.json(report.to_json()),
+        # Plain numbers, so the UI can plot them across partitions.
+        "errors_injected": sum(k["injected"] for k in report.kinds.values()),
+        "errors_missed": sum(k["missed"] for k in report.kinds.values()),
+        "clean_values_wrongly_changed": report.wrongly_changed,
         "report": MetadataValue.path(store.uri(layout.cleaning_report_key(user, job))),
     })
     yield AssetCheckResult(asset_key=QUARANTINE, check_name="cleaning_accuracy", passed=not report.failures(),

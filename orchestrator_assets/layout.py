@@ -24,12 +24,20 @@ def manifest_key(user: str, job: str) -> str:
     return f"bronze/_manifest/{_pj(user, job)}/manifest.json"
 
 
+def silver_prefix(table: str, user: str, job: str) -> str:
+    return f"silver/{table}/{_pj(user, job)}"
+
+
+def quarantine_prefix(table: str, user: str, job: str) -> str:
+    return f"silver/_quarantine/{table}/{_pj(user, job)}"
+
+
 def silver_key(table: str, user: str, job: str) -> str:
-    return f"silver/{table}/{_pj(user, job)}/part-00000.parquet"
+    return f"{silver_prefix(table, user, job)}/part-00000.parquet"
 
 
 def quarantine_key(table: str, user: str, job: str) -> str:
-    return f"silver/_quarantine/{table}/{_pj(user, job)}/part-00000.parquet"
+    return f"{quarantine_prefix(table, user, job)}/part-00000.parquet"
 
 
 def cleaning_report_key(user: str, job: str) -> str:
@@ -42,3 +50,22 @@ def request_key(user: str, job: str) -> str:
 
 def accuracy_report_key(user: str, job: str) -> str:
     return f"silver/_reports/{_pj(user, job)}/accuracy.json"
+
+
+LAYERS = ("requests", "bronze", "silver")
+
+
+def partition_keys(layer: str, user: str, job: str, tables: list[str]) -> tuple[list[str], list[str]]:
+    """(prefixes, single keys) that hold one layer of a partition, completion markers last.
+
+    The Bronze manifest marks a partition complete, so a copy publishes it only after everything it lists.
+    """
+    if layer == "requests":
+        return [], [request_key(user, job)]
+    if layer == "bronze":
+        return ([bronze_prefix(t, user, job) for t in tables],
+                [ledger_key(user, job), manifest_key(user, job)])
+    if layer == "silver":
+        return ([silver_prefix(t, user, job) for t in tables] + [quarantine_prefix(t, user, job) for t in tables],
+                [cleaning_report_key(user, job), accuracy_report_key(user, job)])
+    raise ValueError(f"unknown layer {layer!r}: choose from {', '.join(LAYERS)}")

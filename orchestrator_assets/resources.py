@@ -8,23 +8,36 @@ from pydantic import Field
 
 from .cleaning.engine import Engine
 from .cleaning.engines import get_engine
-from .settings import STORAGE_BACKENDS, load_settings
+from .settings import STORAGE_BACKENDS, StorageSettings, load_settings, storage_settings
+from .storage.backends import open_storage
 from .storage.base import Storage
-from .storage.local import LocalStorage
+
+
+def _default(field: str):
+    return lambda: getattr(storage_settings(), field)
 
 
 class StorageResource(ConfigurableResource):
-    """Where the Medallion layers live. Override per run in the launchpad."""
+    """Where the Medallion layers live: the target-cloud switch. Override per run in the launchpad.
 
-    backend: str = Field(default_factory=lambda: load_settings().storage_backend,
-                         description=f"One of: {', '.join(STORAGE_BACKENDS)}")
-    root: str = Field(default_factory=lambda: str(load_settings().storage_root),
-                      description="Local directory (local backend).")
+    Defaults come from the environment (see settings.py); credentials never appear here.
+    """
+
+    backend: str = Field(default_factory=_default("backend"), description=f"One of: {', '.join(STORAGE_BACKENDS)}")
+    root: str = Field(default_factory=_default("root"), description="Directory of the local backend.")
+    prefix: str = Field(default_factory=_default("prefix"), description="Folder inside the container or bucket.")
+    container: str = Field(default_factory=_default("container"), description="ADLS Gen2 container (file system).")
+    account: str = Field(default_factory=_default("account"), description="Azure storage account name.")
+    account_url: str = Field(default_factory=_default("account_url"), description="Azure Blob endpoint URL.")
+    bucket: str = Field(default_factory=_default("bucket"), description="OSS bucket.")
+    endpoint: str = Field(default_factory=_default("endpoint"), description="OSS region endpoint URL.")
+
+    def settings(self) -> StorageSettings:
+        return StorageSettings(self.backend, self.root, self.prefix, self.container, self.account,
+                               self.account_url, self.bucket, self.endpoint)
 
     def get(self) -> Storage:
-        if self.backend != "local":
-            raise ValueError(f"storage backend {self.backend!r} is not available; choose one of {STORAGE_BACKENDS}")
-        return LocalStorage(self.root)
+        return open_storage(self.settings())
 
 
 class CleaningEngineResource(ConfigurableResource):

@@ -1,10 +1,18 @@
 """Environment choice, in one place. Everything configurable comes from environment variables.
 
 ORCHESTRATOR_DATA_DIR  where local storage and the DuckDB warehouse live (default: <project>/data)
-STORAGE_BACKEND        local (cloud backends arrive with the multi-cloud issue)
+STORAGE_BACKEND        local | adls | oss
+STORAGE_PREFIX         folder inside the container or bucket that holds the layers (default: none)
 CLEANING_ENGINE        pandas
 WAREHOUSE              duckdb
 DUCKDB_PATH            the warehouse file (default: <data dir>/warehouse.duckdb)
+
+Azure (adls): AZURE_STORAGE_CONTAINER, and AZURE_STORAGE_ACCOUNT or AZURE_STORAGE_ACCOUNT_URL; credentials from
+AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, else DefaultAzureCredential
+(AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, managed identity, az login).
+Alibaba Cloud (oss): OSS_BUCKET, OSS_ENDPOINT (e.g. https://oss-cn-hangzhou.aliyuncs.com); credentials from
+OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, plus OSS_SECURITY_TOKEN for an STS token.
+Secrets are read here when a backend is opened and are never part of resource config, run config or logs.
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 
-STORAGE_BACKENDS = ("local",)
+STORAGE_BACKENDS = ("local", "adls", "oss")
 WAREHOUSES = ("duckdb",)
 
 
@@ -54,3 +62,52 @@ def load_settings() -> Settings:
         warehouse=_choice("WAREHOUSE", "duckdb", WAREHOUSES),
         duckdb_path=Path(os.environ.get("DUCKDB_PATH", data_dir / "warehouse.duckdb")).resolve(),
     )
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where the layers live; everything but the secrets, which are read from the environment on use."""
+
+    backend: str
+    root: str = ""
+    prefix: str = ""
+    container: str = ""
+    account: str = ""
+    account_url: str = ""
+    bucket: str = ""
+    endpoint: str = ""
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def azure_account_url() -> str:
+    if _env("AZURE_STORAGE_ACCOUNT_URL"):
+        return _env("AZURE_STORAGE_ACCOUNT_URL")
+    return f"https://{_env('AZURE_STORAGE_ACCOUNT')}.blob.core.windows.net" if _env("AZURE_STORAGE_ACCOUNT") else ""
+
+
+def storage_settings(backend: str | None = None) -> StorageSettings:
+    """The settings of one backend (by default the one STORAGE_BACKEND names)."""
+    chosen = backend or _choice("STORAGE_BACKEND", "local", STORAGE_BACKENDS)
+    if chosen not in STORAGE_BACKENDS:
+        raise SettingsError(f"storage backend {chosen!r} is not supported; choose one of: {', '.join(STORAGE_BACKENDS)}")
+    return StorageSettings(
+        backend=chosen, root=str(load_settings().storage_root), prefix=_env("STORAGE_PREFIX"),
+        container=_env("AZURE_STORAGE_CONTAINER"), account=_env("AZURE_STORAGE_ACCOUNT"),
+        account_url=azure_account_url(),
+        bucket=_env("OSS_BUCKET"), endpoint=_env("OSS_ENDPOINT"),
+    )
+
+
+def azure_secrets() -> dict[str, str]:
+    """Whichever Azure credential is set, by precedence; empty means DefaultAzureCredential."""
+    for name in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
+        if _env(name):
+            return {name: _env(name)}
+    return {}
+
+
+def oss_secrets() -> dict[str, str]:
+    return {name: _env(name) for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SECURITY_TOKEN")}

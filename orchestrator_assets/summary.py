@@ -44,7 +44,7 @@ def build_summary(storage: Storage, warehouse: Path, user: str, job: str) -> dic
         "cleaning_engine": cleaning["engine"], "cleaning_seconds": cleaning["seconds"],
         "accuracy": accuracy,
         "gold": gold_counts(warehouse, user, job),
-        "locations": {"storage": storage.uri("silver").rsplit("/silver", 1)[0], "warehouse": str(warehouse)},
+        "locations": {"storage": storage.location, "warehouse": str(warehouse)},
     }
 
 

@@ -62,10 +62,11 @@ def absent_table(asset_key: AssetKey, check_names: list[str]):
 
 
 def _count_lines(manifest: Manifest, storage: Storage, table: str) -> tuple[int, list[str]]:
-    files = [storage.uri(p["key"]) for p in manifest.tables[table]["parts"]]
-    with duckdb.connect() as con:
+    parts = [p["key"] for p in manifest.tables[table]["parts"]]
+    with storage.local_view(parts) as root, duckdb.connect() as con:
+        files = [str(root / k) for k in parts]
         rows = con.execute(f"SELECT count(*) FROM read_json({files!r}, format='newline_delimited', "
-                       f"columns={{'_': 'VARCHAR'}})").fetchone()[0]
+                           f"columns={{'_': 'VARCHAR'}})").fetchone()[0]
         keys = con.execute(f"SELECT json_keys(j) FROM read_json_objects({files[0]!r}) t(j) LIMIT 1").fetchone()
     return rows, list(keys[0]) if keys else []
 

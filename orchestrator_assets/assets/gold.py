@@ -18,6 +18,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from .. import layout
 from ..generation.bronze import read_manifest
 from ..partitions import job_partitions, split_key
 from ..resources import StorageResource, WarehouseResource
@@ -92,7 +93,9 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
     if missing:
         raise ValueError(f"Gold marts need the e-commerce tables; partition {context.partition_key} "
                          f"({manifest.data['spec_name'] if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
-    dbt_vars = {"silver_root": store.uri("silver"), "pipeline_user": user, "pipeline_job": job}
     # dbt's profile reads the warehouse location from the environment of this (run) process.
     os.environ.update(warehouse.dbt_env())
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    # DuckDB reads the partition's Silver from local files: the local backend's own, or a cloud download.
+    with store.local_view([layout.silver_key(t, user, job) for t in SOURCE_TABLES]) as root:
+        dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}
+        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()

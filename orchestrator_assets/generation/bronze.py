@@ -5,10 +5,8 @@ a second write of the same partition is accepted only if it would produce the ve
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -16,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import layout
-from ..storage.base import Storage
+from ..storage.base import Storage, sha256_file
 from .generator import GeneratedDataset, bronze_columns
 from .spec import DatasetSpec, parse_spec
 
@@ -49,14 +47,6 @@ class Manifest:
 
     def to_json(self) -> bytes:
         return json.dumps(self.data, indent=2).encode()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _select_sql(table: pa.Table) -> str:
@@ -113,7 +103,7 @@ def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, an
                         f"TO '{local}' (FORMAT JSON, COMPRESSION {codec})"
                     )
                     key = layout.bronze_part(name, user, job, i, suffix)
-                    digest = _sha256(local)
+                    digest = sha256_file(local)
                     parts.append({"key": key, "bytes": storage.put_file(key, local), "sha256": digest})
                 con.unregister("bronze_src")
                 storage.replace_prefix(layout.bronze_prefix(name, user, job), [p["key"] for p in parts])
@@ -122,7 +112,7 @@ def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, an
             ledger_local = tmp / "ledger.parquet"
             pq.write_table(ds.ledger, ledger_local, compression="zstd")
             ledger = {"key": layout.ledger_key(user, job), "rows": ds.ledger.num_rows,
-                      "sha256": _sha256(ledger_local)}
+                      "sha256": sha256_file(ledger_local)}
             ledger["bytes"] = storage.put_file(ledger["key"], ledger_local)
     finally:
         con.close()
@@ -147,16 +137,18 @@ def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Mani
     and parsed one by one in SQL, so a broken line becomes a quarantinable row instead of a failed run.
     """
     columns = manifest.tables[table]["columns"]
-    files = [storage.uri(p["key"]) for p in manifest.tables[table]["parts"]]
+    keys = [p["key"] for p in manifest.tables[table]["parts"]]
     names = ", ".join(f'"{c}"' for c in columns)
     typed = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
-    try:
-        return con.sql(f"""
-            SELECT {names}, row_number() OVER () - 1 AS _bronze_row, NULL::VARCHAR AS _malformed
-            FROM read_json({files!r}, format='newline_delimited', columns={typed})
-        """).to_arrow_table()
-    except duckdb.Error:
-        return _read_tolerant(con, files, columns)
+    with storage.local_view(keys) as root:
+        files = [str(root / k) for k in keys]
+        try:
+            return con.sql(f"""
+                SELECT {names}, row_number() OVER () - 1 AS _bronze_row, NULL::VARCHAR AS _malformed
+                FROM read_json({files!r}, format='newline_delimited', columns={typed})
+            """).to_arrow_table()
+        except duckdb.Error:
+            return _read_tolerant(con, files, columns)
 
 
 def _read_tolerant(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str]) -> pa.Table:

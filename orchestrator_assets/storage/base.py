@@ -2,23 +2,53 @@
 
 Keys are relative POSIX paths ("silver/orders/alice/j1/part-00000.parquet"). Backends publish
 whole objects atomically: a reader sees the old object or the new one, never a partial one.
+Cloud backends record each object's SHA-256 as object metadata when they write it, so copies between
+backends can be compared without reading both sides.
 """
 from __future__ import annotations
 
 import abc
+import hashlib
 import posixpath
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 
 
+CHUNK = 4 << 20
+
+
 class StorageError(RuntimeError):
     pass
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+class StorageConfigError(StorageError):
+    """A setting or credential is missing or wrong; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    sha256: str | None  # None: written by something other than this project, so not recorded
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def check_key(key: str) -> str:
@@ -46,7 +76,18 @@ class Storage(abc.ABC):
         """Copy the object to a local file."""
 
     @abc.abstractmethod
-    def exists(self, key: str) -> bool: ...
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        """The object's bytes in pieces, so a reader never holds a whole large object in memory."""
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size and recorded checksum, or None if there is no such object."""
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def check(self) -> None:
+        """Fail fast, naming the setting, when the container, bucket or credentials are wrong."""
 
     @abc.abstractmethod
     def list(self, prefix: str) -> list[str]:
@@ -55,9 +96,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None: ...
 
+    @property
     @abc.abstractmethod
+    def location(self) -> str:
+        """Where the layers live, as a person would write it: a directory, abfs:// or oss:// URL."""
+
     def uri(self, key: str) -> str:
-        """Where a reader such as DuckDB finds the object (a local path or a cloud URL)."""
+        """The object's full address, for logs and asset metadata."""
+        return f"{self.location}/{check_key(key)}"
 
     def put_bytes(self, key: str, data: bytes) -> int:
         with self.scratch() as tmp:
@@ -76,6 +122,19 @@ class Storage(abc.ABC):
         for key in stale:
             self.delete(key)
         return len(stale)
+
+    @contextmanager
+    def local_view(self, keys: list[str]) -> Iterator[Path]:
+        """A local directory where each key is a readable file at <dir>/<key>, for DuckDB and dbt.
+
+        Cloud backends download the keys into a scratch directory that is removed afterwards.
+        """
+        with self.scratch() as tmp:
+            for key in keys:
+                target = tmp / check_key(key)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.get_file(key, target)
+            yield tmp
 
     @contextmanager
     def scratch(self) -> Iterator[Path]:

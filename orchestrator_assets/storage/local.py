@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import Storage, StorageError, check_key
+from .base import CHUNK, ObjectInfo, ObjectNotFound, Storage, check_key, sha256_file
 
 
 class LocalStorage(Storage):
@@ -41,12 +41,26 @@ class LocalStorage(Storage):
             raise
         return target.stat().st_size
 
-    def get_file(self, key: str, target: Path) -> Path:
+    def _existing(self, key: str) -> Path:
         source = self.path(key)
         if not source.is_file():
-            raise StorageError(f"no object at {key!r} in {self.root}")
-        shutil.copyfile(source, target)
+            raise ObjectNotFound(f"no object at {key!r} in {self.root}")
+        return source
+
+    def get_file(self, key: str, target: Path) -> Path:
+        shutil.copyfile(self._existing(key), target)
         return target
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        with open(self._existing(key), "rb") as fh:
+            yield from iter(lambda: fh.read(CHUNK), b"")
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        # Local files carry no metadata; hashing on demand is cheap next to a network copy.
+        return ObjectInfo(check_key(key), path.stat().st_size, sha256_file(path))
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -65,8 +79,18 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
     def uri(self, key: str) -> str:
         return str(self.path(key))
+
+    @contextmanager
+    def local_view(self, keys: list[str]) -> Iterator[Path]:
+        for key in keys:
+            self._existing(key)
+        yield self.root
 
     @contextmanager
     def scratch(self) -> Iterator[Path]:

@@ -1,4 +1,4 @@
-# Everything a fresh machine needs comes from requirements.lock (pinned, hashed).
+# Everything a fresh machine needs comes from requirements.lock (pinned, hashed) and package-lock.json.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,13 +7,18 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: setup demo test dev bench lint schema clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	touch $@
+
+# The storage emulators the tests and benchmarks start (Azurite), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -39,4 +44,4 @@ schema: setup
 	$(BIN)/orchestrator schema
 
 clean:
-	rm -rf data .dagster_home dbt_project/target dbt_project/logs
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs node_modules

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from .generation.spec import SpecError, export_json_schema, load_spec
+from .layout import LAYERS
 from .partitions import PartitionKeyError
 from .requests import RequestError, build_request
-from .settings import PROJECT_DIR, SettingsError, load_settings
+from .settings import PROJECT_DIR, STORAGE_BACKENDS, SettingsError, load_settings, storage_settings
+from .storage.base import StorageError
 
 SCHEMA_FILE = PROJECT_DIR / "orchestrator_assets" / "specs" / "dataset-spec.schema.json"
 
@@ -75,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     gen = sub.add_parser("generate", help="write Bronze for a job to a directory, without Dagster")
     job_args(gen)
     gen.add_argument("--out", required=True, help="storage root directory")
+    sync = sub.add_parser("sync", help="copy layers of partitions between storage backends (resumable)")
+    sync.add_argument("--from", dest="source", default=None, help="source backend (default: STORAGE_BACKEND)")
+    sync.add_argument("--to", dest="target", required=True, choices=STORAGE_BACKENDS)
+    sync.add_argument("--partition", action="append", required=True, help="user.job (repeatable)")
+    sync.add_argument("--layers", default=",".join(LAYERS), help=f"comma-separated, of: {', '.join(LAYERS)}")
     demo = sub.add_parser("demo", help="run the main job end to end and print a summary")
     demo.add_argument("--rows", type=int, default=100_000)
     demo.add_argument("--seed", type=int, default=42)
@@ -105,6 +112,15 @@ def main(argv: list[str] | None = None) -> int:
                                        request.compression)
             print(json.dumps({"partition": request.partition_key, "rows": manifest.total_rows,
                               "errors": manifest.data["ledger"]["rows"]}))
+        elif args.command == "sync":
+            from .storage.backends import open_storage
+            from .storage.sync import sync_partitions
+
+            report = sync_partitions(open_storage(storage_settings(args.source)),
+                                     open_storage(storage_settings(args.target)), args.partition,
+                                     [layer.strip() for layer in args.layers.split(",") if layer.strip()],
+                                     log=lambda line: print(line, file=sys.stderr))
+            print(json.dumps(report.to_json()))
         elif args.command in ("submit", "demo"):
             if args.command == "demo":
                 user, job, spec, compression = "demo", f"demo-{args.rows}-{args.seed}", None, "none"
@@ -117,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(_write_summary(request.user, request.job))
         return 0
-    except (SpecError, RequestError, PartitionKeyError, SettingsError, FileNotFoundError) as err:
+    except (SpecError, RequestError, PartitionKeyError, SettingsError, FileNotFoundError, StorageError,
+            ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

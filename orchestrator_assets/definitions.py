@@ -8,6 +8,8 @@ from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
 from .partitions import job_partitions
 from .resources import CleaningEngineResource, StorageResource, WarehouseResource
+from .settings import load_settings
+from .sync_job import sync_job
 
 medallion_job = define_asset_job(
     "medallion_job",
@@ -18,9 +20,10 @@ medallion_job = define_asset_job(
 
 defs = Definitions(
     assets=[bronze, silver, gold],
-    jobs=[medallion_job],
+    jobs=[medallion_job, sync_job],
     resources={
         "storage": StorageResource(),
+        "sync_target": StorageResource(backend=load_settings().sync_target_backend),
         "cleaning": CleaningEngineResource(),
         "warehouse": WarehouseResource(),
         "dbt": dbt_resource(),

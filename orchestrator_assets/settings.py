@@ -2,6 +2,7 @@
 
 ORCHESTRATOR_DATA_DIR  where local storage and the DuckDB warehouse live (default: <project>/data)
 STORAGE_BACKEND        local | adls | oss
+SYNC_TARGET_BACKEND    where the sync job copies to by default (default: local)
 STORAGE_PREFIX         folder inside the container or bucket that holds the layers (default: none)
 CLEANING_ENGINE        pandas
 WAREHOUSE              duckdb
@@ -45,6 +46,7 @@ class Settings:
     cleaning_engine: str
     warehouse: str
     duckdb_path: Path
+    sync_target_backend: str
 
     @property
     def storage_root(self) -> Path:
@@ -61,6 +63,7 @@ def load_settings() -> Settings:
         cleaning_engine=_choice("CLEANING_ENGINE", "pandas", tuple(ENGINES)),
         warehouse=_choice("WAREHOUSE", "duckdb", WAREHOUSES),
         duckdb_path=Path(os.environ.get("DUCKDB_PATH", data_dir / "warehouse.duckdb")).resolve(),
+        sync_target_backend=_choice("SYNC_TARGET_BACKEND", "local", STORAGE_BACKENDS),
     )
 
 

@@ -23,3 +23,13 @@ def bronze_store(tmp_path_factory, small_dataset):
     store = LocalStorage(tmp_path_factory.mktemp("store"))
     manifest, _ = write_bronze(store, small_dataset, "alice", "job-1", 3000)
     return store, manifest
+
+
+@pytest.fixture(scope="session")
+def clouds(tmp_path_factory):
+    """Azurite and moto + the OSS dialect layer on 127.0.0.1, started once per test process."""
+    from support.clouds import Clouds
+
+    started = Clouds(tmp_path_factory.mktemp("clouds")).start()
+    yield started
+    started.stop()

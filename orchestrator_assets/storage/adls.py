@@ -18,7 +18,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from .base import (
     ObjectInfo,
@@ -34,37 +34,41 @@ from .base import (
 BLOCK_SIZE = 8 << 20
 SINGLE_PUT_SIZE = 16 << 20
 CONCURRENCY = 4
+LIST_PAGE = 5000
 
 
 class AdlsStorage(Storage):
     name = "adls"
 
-    def __init__(self, container: ContainerClient, prefix: str = "", account: str = "",
-                 concurrency: int = CONCURRENCY):
+    def __init__(self, container: ContainerClient, prefix: str = "", concurrency: int = CONCURRENCY,
+                 list_page: int = LIST_PAGE):
         self.container = container
         self.prefix = check_key(prefix) if prefix else ""
-        self.account = account or container.account_name
+        self.account = container.account_name
         self.concurrency = concurrency
+        self.list_page = list_page
 
     @classmethod
     def connect(cls, container: str, *, account_url: str | None = None, connection_string: str | None = None,
                 credential=None, prefix: str = "", block_size: int = BLOCK_SIZE,
-                single_put_size: int = SINGLE_PUT_SIZE) -> AdlsStorage:
+                single_put_size: int = SINGLE_PUT_SIZE, retries: int = 3, **options) -> AdlsStorage:
         if not container:
             raise StorageConfigError("AZURE_STORAGE_CONTAINER is not set: name the container (file system)")
-        options = {"max_block_size": block_size, "max_single_put_size": single_put_size,
-                   "retry_total": 3, "connection_timeout": 10, "read_timeout": 120}
+        # The SDK's own retry schedule (15 s, then 18 s, 24 s) rides out a real service's hiccups.
+        client_options = {"max_block_size": block_size, "max_single_put_size": single_put_size,
+                          "retry_policy": ExponentialRetry(initial_backoff=15, increment_base=3, retry_total=retries),
+                          "connection_timeout": 10, "read_timeout": 120}
         if connection_string:
             try:
-                service = BlobServiceClient.from_connection_string(connection_string, **options)
+                service = BlobServiceClient.from_connection_string(connection_string, **client_options)
             except ValueError:
                 raise StorageConfigError("AZURE_STORAGE_CONNECTION_STRING is malformed") from None
         else:
             if not account_url:
                 raise StorageConfigError(
                     "set AZURE_STORAGE_ACCOUNT (or AZURE_STORAGE_ACCOUNT_URL) or AZURE_STORAGE_CONNECTION_STRING")
-            service = BlobServiceClient(account_url, credential=credential, **options)
-        return cls(service.get_container_client(container), prefix)
+            service = BlobServiceClient(account_url, credential=credential, **client_options)
+        return cls(service.get_container_client(container), prefix, **options)
 
     def _name(self, key: str) -> str:
         key = check_key(key)
@@ -83,19 +87,21 @@ class AdlsStorage(Storage):
                     f"container {self.container.container_name!r} does not exist in account {self.account!r} "
                     "(AZURE_STORAGE_CONTAINER)") from None
             raise ObjectNotFound(f"{what}: not found in {self.container.container_name!r}") from None
-        except ClientAuthenticationError as err:
-            raise StorageConfigError(
-                f"{what}: Azure refused the credentials ({err.error_code or err.status_code}); check "
-                "AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING") from None
         except HttpResponseError as err:
+            if isinstance(err, ClientAuthenticationError) or err.status_code in (401, 403):
+                raise StorageConfigError(
+                    f"{what}: Azure refused the credentials ({err.error_code or err.status_code}); check "
+                    "AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_CONNECTION_STRING or the identity "
+                    "DefaultAzureCredential finds") from None
             raise StorageError(f"{what}: Azure answered {err.status_code} {err.error_code or ''}".rstrip()) from err
         except (ServiceRequestError, AzureError) as err:
             raise StorageError(f"{what}: cannot reach {self.container.url.split('?')[0]}: "
                                f"{type(err).__name__}") from err
 
     def check(self) -> None:
+        # Listing needs only the list permission a container SAS grants; container properties need more.
         with self._errors("checking the container"):
-            self.container.get_container_properties()
+            next(iter(self.container.list_blobs(name_starts_with=self.prefix or None, results_per_page=1)), None)
 
     def put_file(self, key: str, source: Path) -> int:
         name = self._name(key)
@@ -125,7 +131,8 @@ class AdlsStorage(Storage):
     def list(self, prefix: str) -> list[str]:
         base = self._name(prefix)
         with self._errors(f"listing {prefix}"):
-            keys = [self._key(b.name) for b in self.container.list_blobs(name_starts_with=base + "/")]
+            keys = [self._key(b.name) for b in self.container.list_blobs(name_starts_with=base + "/",
+                                                                        results_per_page=self.list_page)]
         if not keys and self.exists(prefix):
             return [check_key(prefix)]
         return sorted(keys)

@@ -11,15 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import oss2
-from oss2.exceptions import (
-    AccessDenied,
-    InvalidAccessKeyId,
-    NoSuchBucket,
-    NotFound,
-    OssError,
-    RequestError,
-    SignatureDoesNotMatch,
-)
+from oss2.exceptions import NoSuchBucket, NotFound, OssError, RequestError
 from oss2.models import PartInfo
 
 from .base import (
@@ -36,7 +28,8 @@ from .base import (
 PART_SIZE = 8 << 20
 MULTIPART_THRESHOLD = 16 << 20
 LIST_PAGE = 1000
-CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken", "SecurityTokenExpired"}
+CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken", "SecurityTokenExpired",
+                    "AccessDenied"}
 
 
 class OssStorage(Storage):
@@ -81,9 +74,6 @@ class OssStorage(Storage):
                                      f"{self.bucket.endpoint} (OSS_BUCKET, OSS_ENDPOINT)") from None
         except NotFound:
             raise ObjectNotFound(f"{what}: not found in bucket {self.bucket.bucket_name!r}") from None
-        except (InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied) as err:
-            raise StorageConfigError(f"{what}: OSS refused the credentials ({err.code}); check OSS_ACCESS_KEY_ID, "
-                                     "OSS_ACCESS_KEY_SECRET and OSS_SECURITY_TOKEN") from None
         except RequestError as err:
             raise StorageError(f"{what}: cannot reach {self.bucket.endpoint}: {type(err.exception).__name__}") from err
         except OssError as err:

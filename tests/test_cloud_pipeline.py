@@ -17,7 +17,6 @@ from orchestrator_assets.resources import CleaningEngineResource, StorageResourc
 from orchestrator_assets.storage.backends import open_storage
 from orchestrator_assets.storage.base import StorageError
 from orchestrator_assets.storage.sync import SyncError, partition_objects, sync_partitions
-from orchestrator_assets.sync_job import sync_job
 
 pytestmark = pytest.mark.xdist_group("cloud_pipeline")
 BACKENDS = ["local", "adls", "oss"]
@@ -139,19 +138,22 @@ def test_sync_refuses_bad_requests(runs):
         sync_partitions(store, runs["oss"]["store"], [PARTITION], ["gold"])
 
 
-def test_sync_job_reports_counts_and_bytes(runs, clouds, tmp_path):
+def test_sync_job_takes_its_backends_from_run_config(runs, clouds, tmp_path):
+    """The launchpad path: both ends chosen per run through resource config, credentials from the environment."""
+    from orchestrator_assets.definitions import defs
+
     target_env = clouds.env("adls", prefix="from-oss")
-    env = {**runs["oss"]["env"], **target_env, "STORAGE_BACKEND": "oss"}
+    source = asdict(clouds.settings("oss", tmp_path, runs["oss"]["env"]))
+    target = asdict(clouds.settings("adls", tmp_path, target_env))
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("jobs", [PARTITION])
-    with patched_env(env):
-        result = sync_job.execute_in_process(
-            instance=instance,
-            resources={"storage": runs["oss"]["resources"]["storage"],
-                       "sync_target": storage_resource(clouds, "adls", tmp_path, target_env)},
-            run_config={"ops": {"sync_storage": {"config": {"layers": ["bronze"]}}}})
+    with patched_env({**runs["oss"]["env"], **target_env}):
+        result = defs.resolve_job_def("sync_job").execute_in_process(instance=instance, run_config={
+            "resources": {"storage": {"config": source}, "sync_target": {"config": target}},
+            "ops": {"sync_storage": {"config": {"layers": ["bronze"]}}}})
     assert result.success
     [out] = [e.event_specific_data.metadata for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     bronze_objects = [k for k in objects(runs["oss"]["store"]) if k.startswith("bronze/")]
     assert out["copied"].value == len(bronze_objects) and out["bytes_copied"].value > 0
+    assert out["source"].value.startswith("oss://") and out["source"].value.endswith("/medallion")
     assert out["target"].value.startswith("abfs://") and out["target"].value.endswith("/from-oss")

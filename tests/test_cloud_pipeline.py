@@ -157,3 +157,20 @@ def test_sync_job_takes_its_backends_from_run_config(runs, clouds, tmp_path):
     assert out["copied"].value == len(bronze_objects) and out["bytes_copied"].value > 0
     assert out["source"].value.startswith("oss://") and out["source"].value.endswith("/medallion")
     assert out["target"].value.startswith("abfs://") and out["target"].value.endswith("/from-oss")
+
+
+def test_rematerialising_on_a_cloud_backend_overwrites_cleanly(runs):
+    oss = runs["oss"]
+    before = objects(oss["store"])
+    gold_before = mart_digest(oss["warehouse"], USER, JOB)
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("jobs", [PARTITION])
+    with patched_env(oss["env"]):
+        again = materialize([bronze, silver, gold], partition_key=PARTITION, instance=instance,
+                            resources=oss["resources"], raise_on_error=False)
+    assert again.success
+    after = objects(oss["store"])
+    assert after.keys() == before.keys()
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed <= {f"silver/_reports/{USER}/{JOB}/cleaning.json"}  # only the timing figures differ
+    assert mart_digest(oss["warehouse"], USER, JOB) == gold_before

@@ -6,7 +6,6 @@ is committed, so a failed or interrupted upload never leaves a partial object un
 """
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +22,12 @@ from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRe
 from .base import (
     ObjectInfo,
     ObjectNotFound,
-    Storage,
     StorageConfigError,
     StorageError,
     check_key,
     sha256_file,
 )
+from .cloud import CloudStorage
 
 # Tuned for throughput on a small machine; tests lower the block size to interrupt uploads part-way.
 BLOCK_SIZE = 8 << 20
@@ -37,13 +36,13 @@ CONCURRENCY = 4
 LIST_PAGE = 5000
 
 
-class AdlsStorage(Storage):
+class AdlsStorage(CloudStorage):
     name = "adls"
 
     def __init__(self, container: ContainerClient, prefix: str = "", concurrency: int = CONCURRENCY,
                  list_page: int = LIST_PAGE):
+        super().__init__(prefix)
         self.container = container
-        self.prefix = check_key(prefix) if prefix else ""
         self.account = container.account_name
         self.concurrency = concurrency
         self.list_page = list_page
@@ -69,13 +68,6 @@ class AdlsStorage(Storage):
                     "set AZURE_STORAGE_ACCOUNT (or AZURE_STORAGE_ACCOUNT_URL) or AZURE_STORAGE_CONNECTION_STRING")
             service = BlobServiceClient(account_url, credential=credential, **client_options)
         return cls(service.get_container_client(container), prefix, **options)
-
-    def _name(self, key: str) -> str:
-        key = check_key(key)
-        return posixpath.join(self.prefix, key) if self.prefix else key
-
-    def _key(self, name: str) -> str:
-        return name[len(self.prefix) + 1:] if self.prefix else name
 
     @contextmanager
     def _errors(self, what: str):
@@ -128,14 +120,9 @@ class AdlsStorage(Storage):
             return None
         return ObjectInfo(check_key(key), props.size, (props.metadata or {}).get("sha256"))
 
-    def list(self, prefix: str) -> list[str]:
-        base = self._name(prefix)
-        with self._errors(f"listing {prefix}"):
-            keys = [self._key(b.name) for b in self.container.list_blobs(name_starts_with=base + "/",
-                                                                        results_per_page=self.list_page)]
-        if not keys and self.exists(prefix):
-            return [check_key(prefix)]
-        return sorted(keys)
+    def _list_names(self, start: str) -> list[str]:
+        with self._errors(f"listing {start}"):
+            return [b.name for b in self.container.list_blobs(name_starts_with=start, results_per_page=self.list_page)]
 
     def delete(self, key: str) -> None:
         try:
@@ -145,6 +132,5 @@ class AdlsStorage(Storage):
             pass
 
     @property
-    def location(self) -> str:
-        base = f"abfs://{self.container.container_name}@{self.account}.dfs.core.windows.net"
-        return f"{base}/{self.prefix}" if self.prefix else base
+    def _base_url(self) -> str:
+        return f"abfs://{self.container.container_name}@{self.account}.dfs.core.windows.net"

@@ -5,7 +5,6 @@ completed, and which is aborted on failure, so no partial object ever appears un
 """
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +17,12 @@ from .base import (
     CHUNK,
     ObjectInfo,
     ObjectNotFound,
-    Storage,
     StorageConfigError,
     StorageError,
     check_key,
     sha256_file,
 )
+from .cloud import CloudStorage
 
 PART_SIZE = 8 << 20
 MULTIPART_THRESHOLD = 16 << 20
@@ -32,13 +31,13 @@ CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecur
                     "AccessDenied"}
 
 
-class OssStorage(Storage):
+class OssStorage(CloudStorage):
     name = "oss"
 
     def __init__(self, bucket: oss2.Bucket, prefix: str = "", part_size: int = PART_SIZE,
                  multipart_threshold: int = MULTIPART_THRESHOLD, list_page: int = LIST_PAGE):
+        super().__init__(prefix)
         self.bucket = bucket
-        self.prefix = check_key(prefix) if prefix else ""
         self.part_size = part_size
         self.multipart_threshold = multipart_threshold
         self.list_page = list_page
@@ -57,13 +56,6 @@ class OssStorage(Storage):
         except oss2.exceptions.ClientError:
             raise StorageConfigError(f"OSS_BUCKET={bucket!r} is not a valid bucket name") from None
         return cls(handle, prefix, **options)
-
-    def _name(self, key: str) -> str:
-        key = check_key(key)
-        return posixpath.join(self.prefix, key) if self.prefix else key
-
-    def _key(self, name: str) -> str:
-        return name[len(self.prefix) + 1:] if self.prefix else name
 
     @contextmanager
     def _errors(self, what: str):
@@ -131,25 +123,20 @@ class OssStorage(Storage):
             return None
         return ObjectInfo(check_key(key), head.content_length, head.headers.get("x-oss-meta-sha256"))
 
-    def list(self, prefix: str) -> list[str]:
-        base = self._name(prefix) + "/"
-        keys, token = [], ""
-        with self._errors(f"listing {prefix}"):
+    def _list_names(self, start: str) -> list[str]:
+        names, token = [], ""
+        with self._errors(f"listing {start}"):
             while True:
-                page = self.bucket.list_objects_v2(prefix=base, continuation_token=token, max_keys=self.list_page)
-                keys += [self._key(o.key) for o in page.object_list]
+                page = self.bucket.list_objects_v2(prefix=start, continuation_token=token, max_keys=self.list_page)
+                names += [o.key for o in page.object_list]
                 if not page.is_truncated:
-                    break
+                    return names
                 token = page.next_continuation_token
-        if not keys and self.exists(prefix):
-            return [check_key(prefix)]
-        return sorted(keys)
 
     def delete(self, key: str) -> None:
         with self._errors(f"deleting {key}"):
             self.bucket.delete_object(self._name(key))
 
     @property
-    def location(self) -> str:
-        base = f"oss://{self.bucket.bucket_name}"
-        return f"{base}/{self.prefix}" if self.prefix else base
+    def _base_url(self) -> str:
+        return f"oss://{self.bucket.bucket_name}"

@@ -1,4 +1,4 @@
-"""Every rule of the catalogue on hand-made dirty inputs, through the pandas engine."""
+"""Every rule of the catalogue on hand-made dirty inputs, through every engine."""
 import datetime as dt
 
 import numpy as np
@@ -8,7 +8,6 @@ import pytest
 from orchestrator_assets.cleaning.catalogue import CATALOGUE, plan_table, table_order
 from orchestrator_assets.cleaning.engine import ParentKeys
 from orchestrator_assets.cleaning.engines import ENGINES
-from orchestrator_assets.cleaning.pandas_engine import PandasEngine
 from orchestrator_assets.generation.spec import parse_spec
 
 SPEC = parse_spec({
@@ -44,6 +43,15 @@ GOOD = {"person_id": "1", "team_id": "1", "buddy_team": "2", "name": "Ann", "ema
         "phone": "+12025550143", "status": "active", "age": "30", "amount": "5.5",
         "joined_at": "2020-05-01 10:00:00", "updated_at": "2020-05-01 11:00:00"}
 PARENTS = {"teams": ParentKeys(np.array([1, 2, 3]), np.array([4]))}
+ENGINE = {}
+
+
+@pytest.fixture(params=sorted(ENGINES), autouse=True)
+def engine(request):
+    """Each test below runs once per engine: the catalogue must mean the same everywhere."""
+    ENGINE["current"] = ENGINES[request.param]()
+    yield request.param
+    ENGINE.clear()
 
 
 def run(*rows, malformed=None):
@@ -51,7 +59,7 @@ def run(*rows, malformed=None):
     cols = {c: pa.array([r.get(c) for r in records], pa.string()) for c in GOOD}
     cols["_bronze_row"] = pa.array(range(len(records)), pa.int64())
     cols["_malformed"] = pa.array(malformed or [None] * len(records), pa.string())
-    result = PandasEngine().clean_table(pa.table(cols), PLAN, PARENTS)
+    result = ENGINE["current"].clean_table(pa.table(cols), PLAN, PARENTS)
     return result.silver.to_pylist(), result.quarantine.to_pylist(), result.stats.by_rule()
 
 
@@ -191,7 +199,7 @@ def test_nothing_vanishes():
 
 
 def test_silver_types_follow_the_contract():
-    result = PandasEngine().clean_table(
+    result = ENGINE["current"].clean_table(
         pa.table({**{c: pa.array([v], pa.string()) for c, v in GOOD.items()},
                   "_bronze_row": pa.array([0], pa.int64()), "_malformed": pa.array([None], pa.string())}),
         PLAN, PARENTS)

@@ -2,13 +2,16 @@
 import json
 import shutil
 
-from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+import pytest
+
+from orchestrator_assets.cleaning.engines import ENGINES
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
 from orchestrator_assets.generation.bronze import Manifest
 from orchestrator_assets.storage.local import LocalStorage
 
 
-def test_broken_lines_go_to_quarantine(tmp_path, bronze_store):
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_broken_lines_go_to_quarantine(tmp_path, bronze_store, engine):
     source, manifest = bronze_store
     store = LocalStorage(tmp_path)
     shutil.copytree(source.root / "bronze", tmp_path / "bronze")
@@ -19,7 +22,7 @@ def test_broken_lines_go_to_quarantine(tmp_path, bronze_store):
     part.write_text("\n".join(lines) + "\n")
     damaged = Manifest(json.loads(json.dumps(manifest.data)))
 
-    result = clean_partition(store, damaged, PandasEngine())
+    result = clean_partition(store, damaged, ENGINES[engine]())
 
     quarantine = read_silver(store, "reviews", "alice", "job-1", quarantine=True).to_pylist()
     malformed = {q["_bronze_row"]: q["_malformed"] for q in quarantine if q["_rule"] == "malformed_record"}

@@ -1,10 +1,11 @@
 """Cleaning engines by name: the seam a deployment or the router chooses through."""
 from __future__ import annotations
 
+from .duckdb_engine import DuckDBEngine
 from .engine import Engine
 from .pandas_engine import PandasEngine
 
-ENGINES: dict[str, type] = {"pandas": PandasEngine}
+ENGINES: dict[str, type] = {"pandas": PandasEngine, "duckdb": DuckDBEngine}
 
 
 def get_engine(name: str) -> Engine:

@@ -1,0 +1,60 @@
+"""The DuckDB engine: the SQL-compiled rule catalogue on DuckDB, for jobs that fit one machine."""
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .catalogue import CATALOGUE, TablePlan
+from .engine import CleanResult, ParentKeys, RuleStats, quarantine_schema, silver_schema
+from .sql_rules import Dialect, compile_plan, q
+
+
+def _parent_table(keys: ParentKeys) -> pa.Table:
+    return pa.table({"k": pa.array(list(keys.silver) + list(keys.quarantined), pa.int64()),
+                     "kept": pa.array([True] * len(keys.silver) + [False] * len(keys.quarantined))})
+
+
+def collect_stats(stats: RuleStats, counters, counts: dict, quarantined: list[tuple]) -> RuleStats:
+    """Turn the compiled query's flag sums and quarantine groups into the engines' common rule counts."""
+    for rule, column, outcome, flag in counters:
+        stats.add(rule, column, outcome, counts[flag])
+    for rule, column, n in quarantined:
+        stats.add(rule, column or "*", "quarantined", n)
+    return stats
+
+
+class DuckDBEngine:
+    name = "duckdb"
+    rules = frozenset(CATALOGUE)
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
+    def clean_table(self, bronze: pa.Table, plan: TablePlan, parent_keys: dict[str, ParentKeys]) -> CleanResult:
+        parents = {p: f"parent_{i}" for i, p in enumerate(sorted(set(plan.foreign_keys.values())))}
+        compiled = compile_plan(plan, Dialect(), parents)
+        con = duckdb.connect()
+        try:
+            if self.threads:
+                con.execute(f"SET threads = {int(self.threads)}")
+            con.create_function("title_case", lambda s: pc.utf8_title(s), ["VARCHAR"], "VARCHAR", type="arrow")
+            con.register("bronze", bronze)
+            for parent, relation in parents.items():
+                con.register(relation, _parent_table(parent_keys.get(parent, ParentKeys.empty())))
+            con.execute(f"CREATE TEMP TABLE cleaned AS {compiled.sql}")
+            flags = [flag for *_, flag in compiled.counters]
+            sums = con.execute("SELECT " + (", ".join(f"count_if({f})" for f in flags) or "1")
+                               + " FROM cleaned").fetchall()[0]
+            quarantined = con.execute("SELECT _rule, _column, count(*) FROM cleaned WHERE _rule IS NOT NULL "
+                                      "GROUP BY ALL").fetchall()
+            silver_cols = ", ".join(f"{q('_s_' + c.name)} AS {q(c.name)}" for c in plan.columns)
+            silver = con.sql(f"SELECT {silver_cols} FROM cleaned WHERE _rule IS NULL ORDER BY _bronze_row"
+                                 ).to_arrow_table()
+            raw = ", ".join(q(c.name) for c in plan.columns)
+            quarantine = con.sql(f"SELECT {raw}, _bronze_row, _malformed, _rule, _column, _reason FROM cleaned "
+                                     "WHERE _rule IS NOT NULL ORDER BY _bronze_row").to_arrow_table()
+        finally:
+            con.close()
+        stats = collect_stats(RuleStats(), compiled.counters, dict(zip(flags, sums, strict=False)), quarantined)
+        return CleanResult(silver.cast(silver_schema(plan)), quarantine.cast(quarantine_schema(plan)), stats)

@@ -219,3 +219,8 @@ def test_keys_copied_through_lookups_are_checked_as_references(spec):
     assert plan_table(spec, "orders").foreign_keys["shipping_location_id"] == "locations"
     assert plan_table(spec, "shipments").foreign_keys["location_id"] == "locations"
     assert "order_id" not in plan_table(spec, "orders").foreign_keys
+
+
+@pytest.mark.parametrize("padded", ["\tAnn\n", "\u00a0Ann\u2003", " \u3000Ann\r\n"])
+def test_trim_strips_unicode_whitespace(padded):
+    assert cleaned("name", padded) == "Ann"

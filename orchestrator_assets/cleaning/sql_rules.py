@@ -14,6 +14,8 @@ from .engine import SILVER_TYPES
 from .pandas_engine import EMAIL, NUMBER, NUMBER_DECORATION
 
 CANONICAL_TEXT = r"\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?"
+# Unicode's White_Space characters: what Arrow's utf8_trim_whitespace (the pandas engine's trim) strips.
+WHITESPACE = r"\t\n\x0b\x0c\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
 
 
 def lit(value) -> str:
@@ -39,6 +41,9 @@ class Dialect:
 
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
         return f"regexp_replace({expr}, {lit(pattern)}, {lit(replacement)}, 'g')"
+
+    def trim(self, expr: str) -> str:
+        return self.replace_all(expr, f"^[{WHITESPACE}]+|[{WHITESPACE}]+$", "")
 
     def parse_timestamp(self, expr: str, fmt: str) -> str:
         return f"try_strptime({expr}, {lit(fmt)})"
@@ -96,7 +101,7 @@ def _step(b: _Builder, col: ColumnPlan, step: Step, s: str, pre: list, post: lis
     """
     d, p, rule, name = b.d, step.params, step.rule, col.name
     if rule == "trim":
-        new = d.replace_all(s, r"^\s+|\s+$", "")
+        new = d.trim(s)
         b.repaired(pre, rule, name, b.changed(s, new))
         return new
     if rule == "blank_to_null":

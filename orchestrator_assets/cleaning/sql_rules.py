@@ -67,9 +67,19 @@ class Compiled:
 class _Builder:
     def __init__(self, plan: TablePlan, d: Dialect):
         self.plan, self.d = plan, d
-        self.stages: list[list[tuple[str, str]]] = []
+        self.stages: list[tuple[list[list[tuple[str, str]]], list[tuple[str, str]]]] = []
+        self.layers: list[list[tuple[str, str]]] = []
         self.out = Compiled("")
         self.flags = 0
+
+    def aux(self, level: int, expr: str) -> str:
+        """A value computed once, in a projection before the step's own (level n may read level n-1)."""
+        while len(self.layers) <= level:
+            self.layers.append([])
+        self.flags += 1
+        name = f"_a{self.flags}"
+        self.layers[level].append((name, expr))
+        return name
 
     def flag(self, stage: list, expr: str) -> str:
         self.flags += 1
@@ -93,87 +103,86 @@ class _Builder:
         return f"{before} IS NOT NULL AND {after} IS NOT NULL AND {before} <> {after}"
 
 
-def _step(b: _Builder, col: ColumnPlan, step: Step, s: str, pre: list, post: list,
-          parents: dict[str, str]) -> str:
-    """Add one step of a column; returns the expression of its output (reads `s`, the previous value).
-
-    `pre` holds expressions evaluated beside `s` (flags over the input), `post` the ones over the output.
-    """
+def _step(b: _Builder, col: ColumnPlan, step: Step, s: str, stage: list, parents: dict[str, str]) -> str:
+    """Add one step of a column; returns the expression of its output, which reads `s`, the previous value."""
     d, p, rule, name = b.d, step.params, step.rule, col.name
     if rule == "trim":
-        new = d.trim(s)
-        b.repaired(pre, rule, name, b.changed(s, new))
+        new = b.aux(0, d.trim(s))
+        b.repaired(stage, rule, name, b.changed(s, new))
         return new
     if rule == "blank_to_null":
-        b.repaired(pre, rule, name, f"{s} = ''")
+        b.repaired(stage, rule, name, f"{s} = ''")
         return f"CASE WHEN {s} = '' THEN NULL ELSE {s} END"
     if rule == "case_fold":
         if p["case"] == "proper":
             new = f"CASE WHEN {s} = upper({s}) OR {s} = lower({s}) THEN {d.title(s)} ELSE {s} END"
         else:
             new = d.title(s) if p["case"] == "title" else f"{p['case']}({s})"
-        b.repaired(pre, rule, name, b.changed(s, new))
+        new = b.aux(0, new)
+        b.repaired(stage, rule, name, b.changed(s, new))
         return new
     if rule == "accepted_values":
         values = ", ".join(lit(v) for v in p["values"])
-        return b.invalid(pre, col, step, s, f"{s} IS NOT NULL AND {s} NOT IN ({values})",
+        return b.invalid(stage, col, step, s, f"{s} IS NOT NULL AND {s} NOT IN ({values})",
                          f"{name} is not one of {p['values']}")
     if rule == "email":
-        b.repaired(pre, rule, name, b.changed(s, f"lower({s})"))
-        return b.invalid(pre, col, step, f"lower({s})",
-                         f"{s} IS NOT NULL AND NOT {d.full_match(f'lower({s})', EMAIL)}",
+        lowered = b.aux(0, f"lower({s})")
+        b.repaired(stage, rule, name, b.changed(s, lowered))
+        return b.invalid(stage, col, step, lowered, f"{lowered} IS NOT NULL AND NOT {d.full_match(lowered, EMAIL)}",
                          f"{name} is not a valid e-mail address")
     if rule == "phone_e164":
-        return _phone(b, col, step, s, pre)
+        return _phone(b, col, step, s, stage)
     if rule == "parse_timestamp":
         formats = b.plan.date_formats if p["date"] else b.plan.timestamp_formats
-        parsed = "coalesce(" + ", ".join(d.parse_timestamp(s, f) for f in formats) + ")"
-        b.repaired(pre, rule, name, f"{s} IS NOT NULL AND NOT {d.full_match(s, CANONICAL_TEXT)} "
-                                    f"AND {parsed} IS NOT NULL")
-        new = b.invalid(pre, col, step, parsed, f"{s} IS NOT NULL AND {parsed} IS NULL",
+        parsed = b.aux(0, "coalesce(" + ", ".join(d.parse_timestamp(s, f) for f in formats) + ")")
+        b.repaired(stage, rule, name, f"{s} IS NOT NULL AND NOT {d.full_match(s, CANONICAL_TEXT)} "
+                                      f"AND {parsed} IS NOT NULL")
+        new = b.invalid(stage, col, step, parsed, f"{s} IS NOT NULL AND {parsed} IS NULL",
                         f"{name} is not a date in a known format")
         return f"date_trunc('day', {new})" if p["date"] else new
     if rule == "date_range":
         bad = " OR ".join(([f"{s} < CAST({lit(p['min'])} AS TIMESTAMP)"] if p["min"] is not None else [])
                           + ([f"{s} >= CAST({lit(p['max'])} AS TIMESTAMP)"] if p["max"] is not None else []))
-        return b.invalid(pre, col, step, s, bad, f"{name} outside [{p['min']}, {p['max']})")
+        return b.invalid(stage, col, step, s, bad, f"{name} outside [{p['min']}, {p['max']})")
     if rule == "parse_number":
-        stripped = d.replace_all(s, NUMBER_DECORATION, "")
-        number = f"CASE WHEN {d.full_match(stripped, NUMBER)} THEN {d.cast(stripped, 'float64')} END"
+        stripped = b.aux(0, d.replace_all(s, NUMBER_DECORATION, ""))
+        number = b.aux(1, f"CASE WHEN {d.full_match(stripped, NUMBER)} THEN {d.cast(stripped, 'float64')} END")
         if p["integer"]:
-            number = f"CASE WHEN {number} = round({number}) THEN {number} END"
-        b.repaired(pre, rule, name, f"{s} IS NOT NULL AND {s} <> {stripped} AND {number} IS NOT NULL")
-        new = b.invalid(pre, col, step, number, f"{s} IS NOT NULL AND {number} IS NULL", f"{name} is not a number")
+            number = b.aux(2, f"CASE WHEN {number} = round({number}) THEN {number} END")
+        b.repaired(stage, rule, name, f"{s} IS NOT NULL AND {s} <> {stripped} AND {number} IS NOT NULL")
+        new = b.invalid(stage, col, step, number, f"{s} IS NOT NULL AND {number} IS NULL",
+                        f"{name} is not a number")
         return d.cast(new, "int64") if p["integer"] else new
     if rule == "numeric_range":
         bad = " OR ".join(([f"{s} < {float(p['min'])!r}"] if p["min"] is not None else [])
                           + ([f"{s} > {float(p['max'])!r}"] if p["max"] is not None else []))
-        return b.invalid(pre, col, step, s, bad, f"{name} outside [{p['min']}, {p['max']}]")
+        return b.invalid(stage, col, step, s, bad, f"{name} outside [{p['min']}, {p['max']}]")
     if rule == "parse_id":
-        whole = d.full_match(s, r"\d+")
-        return b.invalid(pre, col, step, f"CASE WHEN {whole} THEN {d.cast(s, 'int64')} END",
+        whole = b.aux(0, d.full_match(s, r"\d+"))
+        return b.invalid(stage, col, step, f"CASE WHEN {whole} THEN {d.cast(s, 'int64')} END",
                          f"{s} IS NOT NULL AND NOT {whole}", f"{name} is not a whole-number key")
     if rule == "foreign_key":
-        keys = parents[p["parent"]]
-        missing = f"{s} IS NOT NULL AND {s} NOT IN (SELECT k FROM {keys} WHERE kept)"
-        held = f"{missing} AND {s} IN (SELECT k FROM {keys} WHERE NOT kept)"
+        # true: the parent row is in Silver; false: it was quarantined; null: there is none.
+        parent = b.aux(0, f"(SELECT kept FROM {parents[p['parent']]} WHERE k = {s})")
+        held = f"{s} IS NOT NULL AND {parent} = false"
         # Two outcomes of one rule, in the pandas engine's order: quarantined parent first, then no parent.
-        value = b.invalid(pre, col, step, s, held, f"{name}: the {p['parent']} row is quarantined")
-        return b.invalid(pre, col, step, value, f"({missing}) AND NOT ({held})",
+        value = b.invalid(stage, col, step, s, held, f"{name}: the {p['parent']} row is quarantined")
+        return b.invalid(stage, col, step, value, f"{s} IS NOT NULL AND {parent} IS NULL",
                          f"{name} has no matching {p['parent']} row")
     raise NotImplementedError(rule)
 
 
-def _phone(b: _Builder, col: ColumnPlan, step: Step, s: str, pre: list) -> str:
+def _phone(b: _Builder, col: ColumnPlan, step: Step, s: str, stage: list) -> str:
     d, code = b.d, b.plan.default_calling_code
-    digits = d.replace_all(s, r"\D", "")
+    digits = b.aux(0, d.replace_all(s, r"\D", ""))
     n = f"length({digits})"
     plus = f"starts_with({s}, '+')"
-    new = (f"CASE WHEN {plus} AND {n} BETWEEN 8 AND 15 THEN '+' || {digits} "
-           f"WHEN NOT {plus} AND {n} = 10 THEN '+{code}' || {digits} "
-           f"WHEN NOT {plus} AND {n} = {10 + len(code)} AND starts_with({digits}, '{code}') THEN '+' || {digits} END")
-    b.repaired(pre, step.rule, col.name, b.changed(s, new))
-    return b.invalid(pre, col, step, new, f"{s} IS NOT NULL AND ({new}) IS NULL", f"{col.name} is not a phone number")
+    new = b.aux(1, f"CASE WHEN {plus} AND {n} BETWEEN 8 AND 15 THEN '+' || {digits} "
+                   f"WHEN NOT {plus} AND {n} = 10 THEN '+{code}' || {digits} "
+                   f"WHEN NOT {plus} AND {n} = {10 + len(code)} AND starts_with({digits}, '{code}') "
+                   f"THEN '+' || {digits} END")
+    b.repaired(stage, step.rule, col.name, b.changed(s, new))
+    return b.invalid(stage, col, step, new, f"{s} IS NOT NULL AND {new} IS NULL", f"{col.name} is not a phone number")
 
 
 def compile_plan(plan: TablePlan, dialect: Dialect, parents: dict[str, str]) -> Compiled:
@@ -185,25 +194,27 @@ def compile_plan(plan: TablePlan, dialect: Dialect, parents: dict[str, str]) -> 
     depth = max(len(c.steps) for c in plan.columns)
     for i in range(depth + 1):
         stage: list[tuple[str, str]] = []
+        b.layers = []
         for col in plan.columns:
             value = f"_v{i}_{len(stage)}"
             if i < len(col.steps):
-                expr = _step(b, col, col.steps[i], current[col.name], stage, [], parents)
+                expr = _step(b, col, col.steps[i], current[col.name], stage, parents)
                 stage.append((value, expr))
                 current[col.name] = value
             elif i == len(col.steps) and col.required:
                 flag = b.flag(stage, f"{current[col.name]} IS NULL")
                 b.out.quarantine_checks.append((flag, "required", col.name, f"{col.name} is missing"))
-        b.stages.append(stage)
+        b.stages.append((b.layers, stage))
     # The checks were collected column by column within each stage; the pandas engine reports the first
     # failure in column order, then step order, so sort them that way.
     order = {c.name: i for i, c in enumerate(plan.columns)}
     checks = b.out.quarantine_checks
     b.out.quarantine_checks = checks[:1] + sorted(checks[1:], key=lambda c: (order[c[2]], int(c[0][2:])))
     sql = "SELECT * FROM bronze"
-    for stage in b.stages:
-        if stage:
-            sql = f"SELECT *, {', '.join(f'{e} AS {n}' for n, e in stage)} FROM ({sql})"
+    for layers, stage in b.stages:
+        for projection in [*layers, stage]:
+            if projection:
+                sql = f"SELECT *, {', '.join(f'{e} AS {n}' for n, e in projection)} FROM ({sql})"
     silver = ", ".join(f"{_typed(dialect, current[c.name], c)} AS {q('_s_' + c.name)}" for c in plan.columns)
     when = b.out.quarantine_checks
     rule = " ".join(f"WHEN {flag} THEN {lit(r)}" for flag, r, _, _ in when)

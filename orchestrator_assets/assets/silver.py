@@ -71,7 +71,11 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
     if manifest is None:
         raise FileNotFoundError(f"no Bronze manifest for {context.partition_key}: materialise Bronze first")
     engine = cleaning.get()
-    result = clean_partition(store, manifest, engine)
+    try:
+        result = clean_partition(store, manifest, engine)
+    finally:
+        # A Spark engine holds a session for the run's tables; nothing else holds anything.
+        getattr(engine, "close", lambda: None)()
     context.log.info(f"{engine.name}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
                      f"{result.seconds:.1f}s")
     silver_tables = {t: read_silver(store, t, user, job) for t in manifest.tables}

@@ -7,21 +7,7 @@ import pyarrow.compute as pc
 
 from .catalogue import CATALOGUE, TablePlan
 from .engine import CleanResult, ParentKeys, RuleStats, quarantine_schema, silver_schema
-from .sql_rules import Dialect, compile_plan, q
-
-
-def _parent_table(keys: ParentKeys) -> pa.Table:
-    return pa.table({"k": pa.array(list(keys.silver) + list(keys.quarantined), pa.int64()),
-                     "kept": pa.array([True] * len(keys.silver) + [False] * len(keys.quarantined))})
-
-
-def collect_stats(stats: RuleStats, counters, counts: dict, quarantined: list[tuple]) -> RuleStats:
-    """Turn the compiled query's flag sums and quarantine groups into the engines' common rule counts."""
-    for rule, column, outcome, flag in counters:
-        stats.add(rule, column, outcome, counts[flag])
-    for rule, column, n in quarantined:
-        stats.add(rule, column or "*", "quarantined", n)
-    return stats
+from .sql_rules import Dialect, collect_stats, compile_plan, parent_table
 
 
 class DuckDBEngine:
@@ -33,7 +19,9 @@ class DuckDBEngine:
 
     def clean_table(self, bronze: pa.Table, plan: TablePlan, parent_keys: dict[str, ParentKeys]) -> CleanResult:
         parents = {p: f"parent_{i}" for i, p in enumerate(sorted(set(plan.foreign_keys.values())))}
-        compiled = compile_plan(plan, Dialect(), parents)
+        dialect = Dialect()
+        compiled = compile_plan(plan, dialect, parents)
+        q = dialect.q
         con = duckdb.connect()
         try:
             if self.threads:
@@ -41,7 +29,7 @@ class DuckDBEngine:
             con.create_function("title_case", lambda s: pc.utf8_title(s), ["VARCHAR"], "VARCHAR", type="arrow")
             con.register("bronze", bronze)
             for parent, relation in parents.items():
-                con.register(relation, _parent_table(parent_keys.get(parent, ParentKeys.empty())))
+                con.register(relation, parent_table(parent_keys.get(parent, ParentKeys.empty())))
             con.execute(f"CREATE TEMP TABLE cleaned AS {compiled.sql}")
             flags = [flag for *_, flag in compiled.counters]
             sums = con.execute("SELECT " + (", ".join(f"count_if({f})" for f in flags) or "1")

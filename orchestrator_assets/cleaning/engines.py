@@ -4,8 +4,9 @@ from __future__ import annotations
 from .duckdb_engine import DuckDBEngine
 from .engine import Engine
 from .pandas_engine import PandasEngine
+from .spark_engine import SparkEngine
 
-ENGINES: dict[str, type] = {"pandas": PandasEngine, "duckdb": DuckDBEngine}
+ENGINES: dict[str, type] = {"pandas": PandasEngine, "duckdb": DuckDBEngine, "spark": SparkEngine}
 
 
 def get_engine(name: str) -> Engine:

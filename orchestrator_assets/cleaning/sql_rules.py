@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+
 from .catalogue import ColumnPlan, Step, TablePlan
-from .engine import SILVER_TYPES
+from .engine import SILVER_TYPES, ParentKeys, RuleStats
 from .pandas_engine import EMAIL, NUMBER, NUMBER_DECORATION
 
 CANONICAL_TEXT = r"\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?"
 # Unicode's White_Space characters: what Arrow's utf8_trim_whitespace (the pandas engine's trim) strips.
 WHITESPACE = r"\t\n\x0b\x0c\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
-
-
-def lit(value) -> str:
-    """A SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 SQL_TYPES = {"int64": "BIGINT", "float64": "DOUBLE", "double": "DOUBLE", "string": "VARCHAR", "timestamp[us]": "TIMESTAMP",
@@ -35,24 +29,34 @@ class Dialect:
     """DuckDB spellings; other engines override what differs."""
 
     name = "duckdb"
+    types = SQL_TYPES
+
+    def lit(self, value) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def q(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def starts_with(self, expr: str, prefix: str) -> str:
+        return f"starts_with({expr}, {self.lit(prefix)})"
 
     def full_match(self, expr: str, pattern: str) -> str:
-        return f"regexp_full_match({expr}, {lit(pattern)})"
+        return f"regexp_full_match({expr}, {self.lit(pattern)})"
 
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
-        return f"regexp_replace({expr}, {lit(pattern)}, {lit(replacement)}, 'g')"
+        return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(replacement)}, 'g')"
 
     def trim(self, expr: str) -> str:
         return self.replace_all(expr, f"^[{WHITESPACE}]+|[{WHITESPACE}]+$", "")
 
     def parse_timestamp(self, expr: str, fmt: str) -> str:
-        return f"try_strptime({expr}, {lit(fmt)})"
+        return f"try_strptime({expr}, {self.lit(fmt)})"
 
     def title(self, expr: str) -> str:
         return f"title_case({expr})"  # Arrow's utf8_title, registered by the engine: SQL has no exact twin
 
     def cast(self, expr: str, arrow_type: str) -> str:
-        return f"TRY_CAST({expr} AS {SQL_TYPES[arrow_type]})"
+        return f"TRY_CAST({expr} AS {self.types[arrow_type]})"
 
 
 @dataclass
@@ -122,7 +126,7 @@ def _step(b: _Builder, col: ColumnPlan, step: Step, s: str, stage: list, parents
         b.repaired(stage, rule, name, b.changed(s, new))
         return new
     if rule == "accepted_values":
-        values = ", ".join(lit(v) for v in p["values"])
+        values = ", ".join(d.lit(v) for v in p["values"])
         return b.invalid(stage, col, step, s, f"{s} IS NOT NULL AND {s} NOT IN ({values})",
                          f"{name} is not one of {p['values']}")
     if rule == "email":
@@ -141,8 +145,9 @@ def _step(b: _Builder, col: ColumnPlan, step: Step, s: str, stage: list, parents
                         f"{name} is not a date in a known format")
         return f"date_trunc('day', {new})" if p["date"] else new
     if rule == "date_range":
-        bad = " OR ".join(([f"{s} < CAST({lit(p['min'])} AS TIMESTAMP)"] if p["min"] is not None else [])
-                          + ([f"{s} >= CAST({lit(p['max'])} AS TIMESTAMP)"] if p["max"] is not None else []))
+        ts = d.types["timestamp[us]"]
+        bad = " OR ".join(([f"{s} < CAST({d.lit(p['min'])} AS {ts})"] if p["min"] is not None else [])
+                          + ([f"{s} >= CAST({d.lit(p['max'])} AS {ts})"] if p["max"] is not None else []))
         return b.invalid(stage, col, step, s, bad, f"{name} outside [{p['min']}, {p['max']})")
     if rule == "parse_number":
         stripped = b.aux(0, d.replace_all(s, NUMBER_DECORATION, ""))
@@ -162,9 +167,10 @@ def _step(b: _Builder, col: ColumnPlan, step: Step, s: str, stage: list, parents
         return b.invalid(stage, col, step, f"CASE WHEN {whole} THEN {d.cast(s, 'int64')} END",
                          f"{s} IS NOT NULL AND NOT {whole}", f"{name} is not a whole-number key")
     if rule == "foreign_key":
-        # true: the parent row is in Silver; false: it was quarantined; null: there is none.
-        parent = b.aux(0, f"(SELECT kept FROM {parents[p['parent']]} WHERE k = {s})")
-        held = f"{s} IS NOT NULL AND {parent} = false"
+        # 1: the parent row is in Silver; 0: it was quarantined; null: there is none.
+        # Spark accepts a correlated scalar subquery only as an aggregate; keys are unique, so max is the one.
+        parent = b.aux(0, f"(SELECT max(kept) FROM {parents[p['parent']]} WHERE k = {s})")
+        held = f"{s} IS NOT NULL AND {parent} = 0"
         # Two outcomes of one rule, in the pandas engine's order: quarantined parent first, then no parent.
         value = b.invalid(stage, col, step, s, held, f"{name}: the {p['parent']} row is quarantined")
         return b.invalid(stage, col, step, value, f"{s} IS NOT NULL AND {parent} IS NULL",
@@ -176,10 +182,10 @@ def _phone(b: _Builder, col: ColumnPlan, step: Step, s: str, stage: list) -> str
     d, code = b.d, b.plan.default_calling_code
     digits = b.aux(0, d.replace_all(s, r"\D", ""))
     n = f"length({digits})"
-    plus = f"starts_with({s}, '+')"
+    plus = d.starts_with(s, "+")
     new = b.aux(1, f"CASE WHEN {plus} AND {n} BETWEEN 8 AND 15 THEN '+' || {digits} "
                    f"WHEN NOT {plus} AND {n} = 10 THEN '+{code}' || {digits} "
-                   f"WHEN NOT {plus} AND {n} = {10 + len(code)} AND starts_with({digits}, '{code}') "
+                   f"WHEN NOT {plus} AND {n} = {10 + len(code)} AND {d.starts_with(digits, code)} "
                    f"THEN '+' || {digits} END")
     b.repaired(stage, step.rule, col.name, b.changed(s, new))
     return b.invalid(stage, col, step, new, f"{s} IS NOT NULL AND {new} IS NULL", f"{col.name} is not a phone number")
@@ -190,7 +196,7 @@ def compile_plan(plan: TablePlan, dialect: Dialect, parents: dict[str, str]) -> 
     b = _Builder(plan, dialect)
     malformed = "_malformed IS NOT NULL"
     b.out.quarantine_checks.append((malformed, "malformed_record", None, "line is not a JSON object"))
-    current = {c.name: q(c.name) for c in plan.columns}
+    current = {c.name: dialect.q(c.name) for c in plan.columns}
     depth = max(len(c.steps) for c in plan.columns)
     for i in range(depth + 1):
         stage: list[tuple[str, str]] = []
@@ -215,29 +221,29 @@ def compile_plan(plan: TablePlan, dialect: Dialect, parents: dict[str, str]) -> 
         for projection in [*layers, stage]:
             if projection:
                 sql = f"SELECT *, {', '.join(f'{e} AS {n}' for n, e in projection)} FROM ({sql})"
-    silver = ", ".join(f"{_typed(dialect, current[c.name], c)} AS {q('_s_' + c.name)}" for c in plan.columns)
+    silver = ", ".join(f"{_typed(dialect, current[c.name], c)} AS {dialect.q('_s_' + c.name)}" for c in plan.columns)
     when = b.out.quarantine_checks
-    rule = " ".join(f"WHEN {flag} THEN {lit(r)}" for flag, r, _, _ in when)
-    column = " ".join(f"WHEN {flag} THEN {lit(c) if c else 'NULL'}" for flag, _, c, _ in when)
-    reason = " ".join(f"WHEN {flag} THEN {lit(r)}" for flag, _, _, r in when)
+    rule = " ".join(f"WHEN {flag} THEN {dialect.lit(r)}" for flag, r, _, _ in when)
+    column = " ".join(f"WHEN {flag} THEN {dialect.lit(c) if c else 'NULL'}" for flag, _, c, _ in when)
+    reason = " ".join(f"WHEN {flag} THEN {dialect.lit(r)}" for flag, _, _, r in when)
     checked = (f"SELECT *, {silver}, CASE {rule} END AS _rule1, CASE {column} END AS _column1, "
                f"CASE {reason} END AS _reason1 FROM ({sql})")
-    b.out.sql = _dedup(plan, checked)
+    b.out.sql = _dedup(plan, dialect, checked)
     return b.out
 
 
-def _dedup(plan: TablePlan, checked: str) -> str:
+def _dedup(plan: TablePlan, d: Dialect, checked: str) -> str:
     """Among rows not yet held back, keep the latest version of each key; tell exact copies from older versions."""
-    pk, ts = q("_s_" + plan.primary_key), plan.updated_at
-    order = (f"{q('_s_' + ts)} DESC NULLS LAST, " if ts else "") + "_bronze_row DESC"
+    pk, ts = d.q("_s_" + plan.primary_key), plan.updated_at
+    order = (f"{d.q('_s_' + ts)} DESC NULLS LAST, " if ts else "") + "_bronze_row DESC"
     window = f"(PARTITION BY _rule1 IS NULL, {pk} ORDER BY {order})"
-    same = " AND ".join(f"{q(c.name)} IS NOT DISTINCT FROM first_value({q(c.name)}) OVER {window}"
+    same = " AND ".join(f"{d.q(c.name)} IS NOT DISTINCT FROM first_value({d.q(c.name)}) OVER {window}"
                         for c in plan.columns)
     ranked = f"SELECT *, row_number() OVER {window} AS _rank, {same} AS _same FROM ({checked})"
     return f"""SELECT *,
         CASE WHEN _rule1 IS NOT NULL THEN _rule1 WHEN _rank > 1 AND _same THEN 'dedup_exact'
              WHEN _rank > 1 THEN 'dedup_key' END AS _rule,
-        CASE WHEN _rule1 IS NOT NULL THEN _column1 WHEN _rank > 1 AND NOT _same THEN {lit(plan.primary_key)}
+        CASE WHEN _rule1 IS NOT NULL THEN _column1 WHEN _rank > 1 AND NOT _same THEN {d.lit(plan.primary_key)}
              END AS _column,
         CASE WHEN _rule1 IS NOT NULL THEN _reason1 WHEN _rank > 1 AND _same THEN 'exact duplicate of a kept row'
              WHEN _rank > 1 THEN 'older version of a kept row' END AS _reason
@@ -245,4 +251,20 @@ def _dedup(plan: TablePlan, checked: str) -> str:
 
 
 def _typed(d: Dialect, value: str, col: ColumnPlan) -> str:
-    return f"CAST({value} AS {SQL_TYPES[str(SILVER_TYPES[col.type])]})"
+    return f"CAST({value} AS {d.types[str(SILVER_TYPES[col.type])]})"
+
+
+def parent_table(keys: ParentKeys) -> pa.Table:
+    """A parent's keys for the foreign-key lookup: kept = 1 for Silver rows, 0 for quarantined ones."""
+    return pa.table({"k": np.concatenate([keys.silver, keys.quarantined]).astype(np.int64),
+                     "kept": np.concatenate([np.ones(len(keys.silver), np.int8),
+                                             np.zeros(len(keys.quarantined), np.int8)])})
+
+
+def collect_stats(stats: RuleStats, counters, counts: dict, quarantined: list[tuple]) -> RuleStats:
+    """Turn the compiled query's flag sums and quarantine groups into the engines' common rule counts."""
+    for rule, column, outcome, flag in counters:
+        stats.add(rule, column, outcome, counts[flag])
+    for rule, column, n in quarantined:
+        stats.add(rule, column or "*", "quarantined", n)
+    return stats

@@ -1,0 +1,126 @@
+"""The Spark engine: the same SQL-compiled rule catalogue on Spark SQL, for jobs beyond one machine.
+
+Locally it runs a real `local[*]` session, started on first use and stopped by `close()` once the run's
+tables are cleaned; on Databricks the same compiled SQL runs on the cluster (see deploy/databricks).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import ClassVar
+
+import pyarrow as pa
+
+from .catalogue import CATALOGUE, TablePlan
+from .engine import CleanResult, ParentKeys, RuleStats, quarantine_schema, silver_schema
+from .sql_rules import SQL_TYPES, Dialect, collect_stats, compile_plan, parent_table
+
+# strftime directives of the catalogue's formats, as Java DateTimeFormatter patterns.
+_JAVA = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%b": "MMM", "%B": "MMMM"}
+
+
+def java_pattern(fmt: str) -> str:
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            out.append(_JAVA[fmt[i:i + 2]])
+            i += 2
+        else:
+            j = i
+            while j < len(fmt) and fmt[j] != "%":
+                j += 1
+            text = fmt[i:j]
+            # Letters are pattern symbols in Java; quote them. Spaces and punctuation stand for themselves.
+            out.append("".join(f"'{c}'" if c.isalpha() else c for c in text))
+            i = j
+    return "".join(out)
+
+
+class SparkDialect(Dialect):
+    name = "spark"
+    types: ClassVar[dict[str, str]] = {**SQL_TYPES, "string": "STRING", "timestamp[us]": "TIMESTAMP_NTZ"}
+
+    def lit(self, value) -> str:
+        # Spark SQL literals take backslash escapes, so regex backslashes must be doubled.
+        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def q(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def starts_with(self, expr: str, prefix: str) -> str:
+        return f"startswith({expr}, {self.lit(prefix)})"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        return f"({expr} RLIKE {self.lit('^(?:' + pattern + ')$')})"
+
+    def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
+        return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(replacement)})"
+
+    def parse_timestamp(self, expr: str, fmt: str) -> str:
+        return f"CAST(try_to_timestamp({expr}, {self.lit(java_pattern(fmt))}) AS TIMESTAMP_NTZ)"
+
+
+def _title(series):
+    import pyarrow.compute as pc
+
+    return pc.utf8_title(pa.array(series, pa.string())).to_pandas()
+
+
+class SparkEngine:
+    name = "spark"
+    rules = frozenset(CATALOGUE)
+
+    def __init__(self, master: str = "local[*]", spark=None):
+        self.master = master
+        self._spark = spark
+        self._own_session = spark is None
+
+    @property
+    def spark(self):
+        if self._spark is None:
+            from pyspark.sql import SparkSession
+
+            # Python workers (the title-case UDF) must run this interpreter, with its packages.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            self._spark = (SparkSession.builder.master(self.master).appName("orchestrator-silver")
+                           .config("spark.ui.enabled", "false")
+                           .config("spark.ui.showConsoleProgress", "false")
+                           .config("spark.sql.session.timeZone", "UTC")
+                           .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                           .config("spark.sql.shuffle.partitions", "8")
+                           .getOrCreate())
+            self._spark.sparkContext.setLogLevel("ERROR")
+        return self._spark
+
+    def close(self) -> None:
+        if self._spark is not None and self._own_session:
+            self._spark.stop()
+            self._spark = None
+
+    def clean_table(self, bronze: pa.Table, plan: TablePlan, parent_keys: dict[str, ParentKeys]) -> CleanResult:
+        from pyspark.sql.functions import pandas_udf
+
+        spark = self.spark
+        # Arrow's title-casing, the pandas engine's: Spark's initcap splits words differently ("O'brien").
+        spark.udf.register("title_case", pandas_udf(_title, "string"))
+        parents = {p: f"parent_{i}" for i, p in enumerate(sorted(set(plan.foreign_keys.values())))}
+        dialect = SparkDialect()
+        compiled = compile_plan(plan, dialect, parents)
+        q = dialect.q
+        spark.createDataFrame(bronze).createOrReplaceTempView("bronze")
+        for parent, view in parents.items():
+            spark.createDataFrame(parent_table(parent_keys.get(parent, ParentKeys.empty()))).createOrReplaceTempView(view)
+        cleaned = spark.sql(compiled.sql).cache()
+        try:
+            flags = [flag for *_, flag in compiled.counters]
+            sums = cleaned.selectExpr(*(f"count_if({f})" for f in flags)).collect()[0] if flags else []
+            quarantined = [tuple(r) for r in cleaned.where("_rule IS NOT NULL").groupBy("_rule", "_column").count()
+                           .collect()]
+            silver = cleaned.where("_rule IS NULL").orderBy("_bronze_row").selectExpr(
+                *(f"{q('_s_' + c.name)} AS {q(c.name)}" for c in plan.columns)).toArrow()
+            quarantine = cleaned.where("_rule IS NOT NULL").orderBy("_bronze_row").selectExpr(
+                *(q(c.name) for c in plan.columns), "_bronze_row", "_malformed", "_rule", "_column", "_reason").toArrow()
+        finally:
+            cleaned.unpersist()
+        stats = collect_stats(RuleStats(), compiled.counters, dict(zip(flags, sums, strict=False)), quarantined)
+        return CleanResult(silver.cast(silver_schema(plan)), quarantine.cast(quarantine_schema(plan)), stats)

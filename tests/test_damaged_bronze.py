@@ -30,3 +30,27 @@ def test_broken_lines_go_to_quarantine(tmp_path, bronze_store, engine):
     stats = result.tables["reviews"]
     assert stats["bronze_rows"] == len(lines) == stats["silver_rows"] + stats["quarantined_rows"]
     assert stats["silver_rows"] > 0.5 * len(lines)
+
+
+def test_an_engine_failing_part_way_leaves_silver_as_it_was(tmp_path, bronze_store):
+    import shutil as sh
+
+    from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+
+    source, manifest = bronze_store
+    store = LocalStorage(tmp_path)
+    sh.copytree(source.root / "bronze", tmp_path / "bronze")
+    clean_partition(store, manifest, PandasEngine())
+    before = {k: f"previous version of {k}".encode() for k in store.list("silver")}
+    for key, data in before.items():
+        store.put_bytes(key, data)
+
+    class FailsOnOrders(PandasEngine):
+        def clean_table(self, bronze, plan, parent_keys):
+            if plan.table == "orders":
+                raise RuntimeError("executor lost")
+            return super().clean_table(bronze, plan, parent_keys)
+
+    with pytest.raises(RuntimeError, match="executor lost"):
+        clean_partition(store, manifest, FailsOnOrders())
+    assert {k: store.get_bytes(k) for k in store.list("silver")} == before

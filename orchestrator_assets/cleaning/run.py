@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -45,35 +46,39 @@ def _with_partition(table: pa.Table, user: str, job: str) -> pa.Table:
         "pipeline_job", pa.array([job] * n, pa.string()))
 
 
-def _publish(storage: Storage, key: str, table: pa.Table) -> int:
-    with storage.scratch() as tmp:
-        local = tmp / "part.parquet"
-        pq.write_table(table, local, compression="zstd")
-        return storage.put_file(key, local)
+def _stage(tmp: Path, key: str, table: pa.Table) -> tuple[str, Path, int]:
+    local = tmp / key.replace("/", "__")
+    pq.write_table(table, local, compression="zstd")
+    return key, local, local.stat().st_size
 
 
 def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> PartitionResult:
+    """Clean every table, then publish: an engine that fails part-way leaves the previous Silver as it was."""
     user, job = manifest.data["user"], manifest.data["job"]
     spec = manifest.spec
     started = time.perf_counter()
     result = PartitionResult(engine.name)
     parent_keys: dict[str, ParentKeys] = {}
     con = duckdb.connect()
-    try:
-        for name in table_order(spec):
-            plan = plan_table(spec, name)
-            bronze = read_bronze(con, storage, manifest, name)
-            cleaned = engine.clean_table(bronze, plan, parent_keys)
-            parent_keys[name] = ParentKeys.of(cleaned, plan.primary_key)
-            silver_bytes = _publish(storage, layout.silver_key(name, user, job),
-                                    _with_partition(cleaned.silver, user, job))
-            _publish(storage, layout.quarantine_key(name, user, job), _with_partition(cleaned.quarantine, user, job))
-            result.tables[name] = {"bronze_rows": bronze.num_rows, "silver_rows": cleaned.silver.num_rows,
-                                   "quarantined_rows": cleaned.quarantine.num_rows, "silver_bytes": silver_bytes}
-            result.rules.extend(cleaned.stats.rows(name))
-    finally:
-        con.close()
-    result.seconds = time.perf_counter() - started
+    with storage.scratch() as tmp:
+        staged = []
+        try:
+            for name in table_order(spec):
+                plan = plan_table(spec, name)
+                bronze = read_bronze(con, storage, manifest, name)
+                cleaned = engine.clean_table(bronze, plan, parent_keys)
+                parent_keys[name] = ParentKeys.of(cleaned, plan.primary_key)
+                silver = _stage(tmp, layout.silver_key(name, user, job), _with_partition(cleaned.silver, user, job))
+                staged += [silver, _stage(tmp, layout.quarantine_key(name, user, job),
+                                          _with_partition(cleaned.quarantine, user, job))]
+                result.tables[name] = {"bronze_rows": bronze.num_rows, "silver_rows": cleaned.silver.num_rows,
+                                       "quarantined_rows": cleaned.quarantine.num_rows, "silver_bytes": silver[2]}
+                result.rules.extend(cleaned.stats.rows(name))
+        finally:
+            con.close()
+        result.seconds = time.perf_counter() - started
+        for key, local, _ in staged:
+            storage.put_file(key, local)
     storage.put_bytes(layout.cleaning_report_key(user, job), json.dumps(result.to_json(), indent=2).encode())
     return result
 

@@ -82,12 +82,16 @@ class SparkEngine:
 
             # Python workers (the title-case UDF) must run this interpreter, with its packages.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            if self.master.startswith("local"):
+                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             self._spark = (SparkSession.builder.master(self.master).appName("orchestrator-silver")
                            .config("spark.ui.enabled", "false")
                            .config("spark.ui.showConsoleProgress", "false")
                            .config("spark.sql.session.timeZone", "UTC")
                            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                           .config("spark.sql.shuffle.partitions", "8")
+                           # Local sessions stay on loopback rather than the host's first interface.
+                           .config("spark.driver.host", "127.0.0.1")
+                           .config("spark.driver.bindAddress", "127.0.0.1")
                            .getOrCreate())
             self._spark.sparkContext.setLogLevel("ERROR")
         return self._spark
@@ -101,6 +105,8 @@ class SparkEngine:
         from pyspark.sql.functions import pandas_udf
 
         spark = self.spark
+        # Shuffles sized to the data: a few thousand rows in one partition, millions in many.
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(1, min(64, bronze.num_rows // 250_000))))
         # Arrow's title-casing, the pandas engine's: Spark's initcap splits words differently ("O'brien").
         spark.udf.register("title_case", pandas_udf(_title, "string"))
         parents = {p: f"parent_{i}" for i, p in enumerate(sorted(set(plan.foreign_keys.values())))}

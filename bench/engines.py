@@ -1,0 +1,116 @@
+"""`make bench` (engines part): clean the orders table on every engine at several sizes, in fresh processes.
+
+Each (engine, size) runs in its own process, so peak memory (the process and its children, e.g. Spark's JVM)
+is that engine's alone. Engines alternate within each size; `--repeat` runs each, median reported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+ENGINES = ("pandas", "duckdb", "spark")
+
+
+def write_orders(rows: int, root: Path) -> None:
+    from orchestrator_assets.generation.bronze import write_bronze
+    from orchestrator_assets.generation.generator import generate
+    from orchestrator_assets.generation.spec import load_spec
+    from orchestrator_assets.storage.local import LocalStorage
+
+    spec = load_spec(HERE / "orders_only.yaml")
+    write_bronze(LocalStorage(root), generate(spec, rows, 1, "bench", f"o{rows}"), "bench", f"o{rows}", rows)
+
+
+def worker(engine_name: str, rows: int, root: Path) -> dict:
+    import duckdb
+
+    from orchestrator_assets.cleaning.catalogue import plan_table
+    from orchestrator_assets.cleaning.engine import ParentKeys
+    from orchestrator_assets.cleaning.engines import get_engine
+    from orchestrator_assets.generation.bronze import read_bronze, read_manifest
+    from orchestrator_assets.storage.local import LocalStorage
+
+    store = LocalStorage(root)
+    manifest = read_manifest(store, "bench", f"o{rows}")
+    with duckdb.connect() as con:
+        bronze = read_bronze(con, store, manifest, "orders")
+    plan = plan_table(manifest.spec, "orders")
+    users = {"users": ParentKeys(np.arange(1, rows // 5 + 1), np.empty(0, np.int64))}
+    engine = get_engine(engine_name)
+    started = time.perf_counter()
+    if engine_name == "spark":
+        engine.spark.range(1).count()  # session start-up, timed apart
+    startup = time.perf_counter() - started
+    started = time.perf_counter()
+    result = engine.clean_table(bronze, plan, users)
+    seconds = time.perf_counter() - started
+    getattr(engine, "close", lambda: None)()
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return {"engine": engine_name, "rows": bronze.num_rows, "seconds": seconds, "startup": startup,
+            "silver_rows": result.silver.num_rows, "peak_mib": peak / 1024}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="100000,1000000,5000000", help="orders per job")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "ROWS", "ROOT"))
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), Path(args.worker[2]))))
+        return 0
+    from run import machine
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
+        for rows in (int(s) for s in args.sizes.split(",")):
+            write_orders(rows, Path(tmp))
+            runs: dict[str, list[dict]] = {e: [] for e in ENGINES}
+            for _ in range(args.repeat):
+                for engine in ENGINES:
+                    out = subprocess.run([sys.executable, __file__, "--worker", engine, str(rows), tmp],
+                                         capture_output=True, text=True, check=True)
+                    runs[engine].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            counts = {r["silver_rows"] for rs in runs.values() for r in rs}
+            assert len(counts) == 1, f"engines disagree on Silver rows: {counts}"
+            for engine, rs in runs.items():
+                results.append({"engine": engine, "orders": rows, "bronze_rows": rs[0]["rows"],
+                                "seconds": statistics.median(r["seconds"] for r in rs),
+                                "startup": statistics.median(r["startup"] for r in rs),
+                                "peak_mib": max(r["peak_mib"] for r in rs), "silver_rows": rs[0]["silver_rows"]})
+            print(f"{rows:,} orders done", file=sys.stderr)
+    report = {"machine": machine(), "repeat": args.repeat, "results": results}
+    out = HERE / "results" / f"engines-{report['machine']['date']}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(markdown(report))
+    return 0
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"## Engines run of {m['date']} — {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB", "",
+             f"Orders table, Bronze rows in memory to Silver + quarantine in memory (median of {r['repeat']}):", "",
+             "| orders | Bronze rows | engine | clean s | + Spark start-up s | peak MiB | vs pandas |",
+             "|---:|---:|---|---:|---:|---:|---:|"]
+    pandas = {x["orders"]: x["seconds"] for x in r["results"] if x["engine"] == "pandas"}
+    for x in r["results"]:
+        startup = f"{x['seconds'] + x['startup']:.2f}" if x["engine"] == "spark" else ""
+        lines.append(f"| {x['orders']:,} | {x['bronze_rows']:,} | {x['engine']} | {x['seconds']:.2f} | {startup} | "
+                     f"{x['peak_mib']:,.0f} | {x['seconds'] / pandas[x['orders']]:.2f}x |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

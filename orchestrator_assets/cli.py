@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from .generation.spec import SpecError, export_json_schema, load_spec
+from .ids import PartitionKeyError
 from .layout import LAYERS
-from .partitions import PartitionKeyError
 from .requests import RequestError, build_request
 from .settings import PROJECT_DIR, STORAGE_BACKENDS, SettingsError, load_settings, storage_settings
 from .storage.base import StorageError
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in (submit_p, demo):
         p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="Dagster console log level for the run")
+    upload = sub.add_parser("databricks-upload",
+                            help="put this code version where Databricks runs it (DATABRICKS_CODE_PATH)")
+    upload.add_argument("--code-path", default=None, help="/Volumes/... or dbfs:/... (default: DATABRICKS_CODE_PATH)")
     schema = sub.add_parser("schema", help="write the JSON Schema of dataset specs")
     schema.add_argument("--out", default=str(SCHEMA_FILE))
     check = sub.add_parser("validate", help="check a dataset spec and report every problem")
@@ -121,6 +124,18 @@ def main(argv: list[str] | None = None) -> int:
                                      [layer.strip() for layer in args.layers.split(",") if layer.strip()],
                                      log=lambda line: print(line, file=sys.stderr))
             print(json.dumps(report.to_json()))
+        elif args.command == "databricks-upload":
+            from databricks.sdk import WorkspaceClient
+
+            from .cleaning.databricks import upload_bundle
+            from .settings import databricks_settings
+
+            settings = databricks_settings()
+            code_path = args.code_path or settings.code_path
+            if not settings.host or not code_path:
+                raise SettingsError("databricks-upload needs DATABRICKS_HOST and DATABRICKS_CODE_PATH (or --code-path)")
+            for path in upload_bundle(WorkspaceClient(host=settings.host), code_path):
+                print(path)
         elif args.command in ("submit", "demo"):
             if args.command == "demo":
                 user, job, spec, compression = "demo", f"demo-{args.rows}-{args.seed}", None, "none"

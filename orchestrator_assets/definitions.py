@@ -1,30 +1,28 @@
-"""The code location: every asset, check, job and resource, assembled in one place."""
+"""The code location: every asset, check, job, sensor, schedule and resource, assembled in one place."""
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import Definitions
 
 from .assets.bronze import bronze
 from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
-from .partitions import job_partitions
-from .resources import CleaningEngineResource, StorageResource, WarehouseResource
+from .jobs import clean_large_job, clean_small_job, medallion_job
+from .resources import CleaningEngineResource, DatabricksResource, StorageResource, WarehouseResource
+from .schedules import large_batch_window, small_batch_sweep
+from .sensors import bronze_arrival_sensor, failed_run_sensor
 from .settings import load_settings
 from .sync_job import sync_job
 
-medallion_job = define_asset_job(
-    "medallion_job",
-    selection=AssetSelection.all(),
-    partitions_def=job_partitions,
-    description="Generate Bronze, clean to Silver and build the Gold marts for one (user, job) partition.",
-)
-
 defs = Definitions(
     assets=[bronze, silver, gold],
-    jobs=[medallion_job, sync_job],
+    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job],
+    sensors=[bronze_arrival_sensor, failed_run_sensor],
+    schedules=[small_batch_sweep, large_batch_window],
     resources={
         "storage": StorageResource(),
         "sync_target": StorageResource(backend=load_settings().sync_target_backend),
         "cleaning": CleaningEngineResource(),
+        "databricks": DatabricksResource(),
         "warehouse": WarehouseResource(),
         "dbt": dbt_resource(),
     },

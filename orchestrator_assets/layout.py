@@ -1,7 +1,9 @@
 """Where each layer keeps a (user, job) partition. The only place storage keys are built."""
 from __future__ import annotations
 
-from .partitions import check_id
+from .ids import check_id
+
+MANIFEST_PREFIX = "bronze/_manifest"
 
 
 def _pj(user: str, job: str) -> str:
@@ -21,7 +23,7 @@ def ledger_key(user: str, job: str) -> str:
 
 
 def manifest_key(user: str, job: str) -> str:
-    return f"bronze/_manifest/{_pj(user, job)}/manifest.json"
+    return f"{MANIFEST_PREFIX}/{_pj(user, job)}/manifest.json"
 
 
 def silver_prefix(table: str, user: str, job: str) -> str:
@@ -50,6 +52,20 @@ def request_key(user: str, job: str) -> str:
 
 def accuracy_report_key(user: str, job: str) -> str:
     return f"silver/_reports/{_pj(user, job)}/accuracy.json"
+
+
+def status_key(user: str, job: str) -> str:
+    """Failed runs of the partition, newest last (written by the run-failure sensor)."""
+    return f"status/{_pj(user, job)}/failures.json"
+
+
+def parse_manifest_key(key: str) -> tuple[str, str]:
+    """(user, job) of a key listed under MANIFEST_PREFIX; ValueError (or PartitionKeyError) if it is not one."""
+    head, sep, rest = key.partition(f"{MANIFEST_PREFIX}/")
+    parts = rest.split("/")
+    if head or not sep or len(parts) != 3 or parts[2] != "manifest.json":
+        raise ValueError(f"not a Bronze manifest key: {key!r}")
+    return check_id(parts[0], "user"), check_id(parts[1], "job")
 
 
 LAYERS = ("requests", "bronze", "silver")

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import layout
 from .generation.bronze import COMPRESSIONS
 from .generation.spec import DatasetSpec, load_spec, parse_spec
-from .partitions import check_id, partition_key
+from .ids import check_id, partition_key
 from .storage.base import Storage
 
 MAX_ROWS = 50_000_000

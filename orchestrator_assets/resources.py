@@ -8,7 +8,17 @@ from pydantic import Field
 
 from .cleaning.engine import Engine
 from .cleaning.engines import get_engine
-from .settings import STORAGE_BACKENDS, StorageSettings, load_settings, storage_settings
+from .settings import (
+    SPARK_RUNTIMES,
+    STORAGE_BACKENDS,
+    DatabricksSettings,
+    SettingsError,
+    StorageSettings,
+    databricks_settings,
+    load_settings,
+    spark_runtime,
+    storage_settings,
+)
 from .storage.backends import open_storage
 from .storage.base import Storage
 
@@ -41,12 +51,56 @@ class StorageResource(ConfigurableResource):
 
 
 class CleaningEngineResource(ConfigurableResource):
-    """Which engine carries out the cleaning-rule catalogue."""
+    """Which engine carries out the cleaning-rule catalogue, and where Spark runs."""
 
     engine: str = Field(default_factory=lambda: load_settings().cleaning_engine)
+    spark_runtime: str = Field(default_factory=spark_runtime,
+                               description=f"Where the spark engine runs: {' or '.join(SPARK_RUNTIMES)}.")
+
+    @property
+    def on_databricks(self) -> bool:
+        if self.spark_runtime not in SPARK_RUNTIMES:
+            raise SettingsError(f"spark_runtime {self.spark_runtime!r} is not one of: {', '.join(SPARK_RUNTIMES)}")
+        return self.engine == "spark" and self.spark_runtime == "databricks"
 
     def get(self) -> Engine:
         return get_engine(self.engine)
+
+
+def _databricks(field: str):
+    return lambda: getattr(databricks_settings(), field)
+
+
+class DatabricksResource(ConfigurableResource):
+    """The workspace and job cluster of SPARK_RUNTIME=databricks. Defaults from the environment (settings.py);
+    the workspace credential is the Databricks SDK's own (DATABRICKS_TOKEN or an OAuth client), never config."""
+
+    host: str = Field(default_factory=_databricks("host"), description="Workspace URL.")
+    code_path: str = Field(default_factory=_databricks("code_path"), description="Folder of the uploaded bundle.")
+    cluster_id: str = Field(default_factory=_databricks("cluster_id"), description="Existing cluster, if any.")
+    spark_version: str = Field(default_factory=_databricks("spark_version"))
+    node_type: str = Field(default_factory=_databricks("node_type"))
+    min_workers: int = Field(default_factory=_databricks("min_workers"))
+    max_workers: int = Field(default_factory=_databricks("max_workers"))
+    secret_scope: str = Field(default_factory=_databricks("secret_scope"))
+    secret_env: str = Field(default_factory=_databricks("secret_env"), description="NAME=secret-key,...")
+    timeout_seconds: int = Field(default_factory=_databricks("timeout_seconds"))
+    poll_seconds: float = Field(default=5.0, description="How often the run's state and messages are polled.")
+
+    def settings(self) -> DatabricksSettings:
+        return DatabricksSettings(self.host, self.code_path, self.cluster_id, self.spark_version, self.node_type,
+                                  self.min_workers, self.max_workers, self.secret_scope, self.secret_env,
+                                  self.timeout_seconds)
+
+    def pipes_client(self):
+        from dagster_databricks import PipesDatabricksClient, PipesDbfsMessageReader
+        from databricks.sdk import WorkspaceClient
+
+        if not self.host:
+            raise SettingsError("SPARK_RUNTIME=databricks needs DATABRICKS_HOST")
+        client = WorkspaceClient(host=self.host)
+        return PipesDatabricksClient(client, poll_interval_seconds=self.poll_seconds,
+                                     message_reader=PipesDbfsMessageReader(client=client, interval=self.poll_seconds))
 
 
 class WarehouseResource(ConfigurableResource):

@@ -4,9 +4,34 @@ ORCHESTRATOR_DATA_DIR  where local storage and the DuckDB warehouse live (defaul
 STORAGE_BACKEND        local | adls | oss
 SYNC_TARGET_BACKEND    where the sync job copies to by default (default: local)
 STORAGE_PREFIX         folder inside the container or bucket that holds the layers (default: none)
-CLEANING_ENGINE        pandas
+CLEANING_ENGINE        pandas | duckdb | spark
+SPARK_RUNTIME          local | databricks: where the spark engine runs (local: a local[*] session in the run)
 WAREHOUSE              duckdb
 DUCKDB_PATH            the warehouse file (default: <data dir>/warehouse.duckdb)
+
+Routing and automation. The ROUTER_ variables are read at every sensor or schedule evaluation (a bad value
+fails that tick and names the variable); the others when the code location loads.
+ROUTER_SMALL_MAX_RECORDS        Bronze records up to which a job is cleaned by pandas on the small path (10000)
+ROUTER_SINGLE_NODE_MAX_RECORDS  records up to which DuckDB on one machine takes it; Spark beyond (50000000)
+ROUTER_FORCE_ENGINE             pandas | duckdb | spark: one engine for every job of a deployment (default: none)
+BRONZE_SENSOR_STATUS            stopped | running: the arrival sensor's state when first deployed (stopped)
+SCHEDULES_STATUS                stopped | running: the same for the two batch schedules (stopped)
+SMALL_BATCH_CRON                the small-batch sweep, UTC (*/15 * * * *)
+LARGE_BATCH_CRON                the large-batch window, UTC (0 2 * * *)
+
+Databricks (SPARK_RUNTIME=databricks; see deploy/databricks.md). The workspace credential (DATABRICKS_TOKEN, or
+DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET) is read by the Databricks SDK from the environment.
+DATABRICKS_HOST                 the workspace URL
+DATABRICKS_CODE_PATH            where `orchestrator databricks-upload` put the code (/Volumes/... or dbfs:/...)
+DATABRICKS_CLUSTER_ID           run on this all-purpose cluster instead of a new job cluster per run (default: none)
+DATABRICKS_SPARK_VERSION        runtime of the job cluster (17.3.x-scala2.13: Spark 4.0, as pinned here)
+DATABRICKS_NODE_TYPE            node type of the job cluster (Standard_D4ds_v5)
+DATABRICKS_MIN_WORKERS, _MAX_WORKERS   autoscaling range of the job cluster (1, 4)
+DATABRICKS_SECRET_SCOPE         secret scope holding the storage credentials (orchestrator)
+DATABRICKS_SECRET_ENV           NAME=secret-key,...: environment variables the cluster reads from that scope
+                                (default by backend: adls AZURE_STORAGE_KEY=azure-storage-key; oss
+                                OSS_ACCESS_KEY_ID=oss-access-key-id,OSS_ACCESS_KEY_SECRET=oss-access-key-secret)
+DATABRICKS_TIMEOUT_SECONDS      a run still going after this is cancelled by Databricks (10800)
 
 Azure (adls): AZURE_STORAGE_CONTAINER, and AZURE_STORAGE_ACCOUNT or AZURE_STORAGE_ACCOUNT_URL; credentials from
 AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, else DefaultAzureCredential
@@ -18,6 +43,7 @@ Secrets are read here when a backend is opened and are never part of resource co
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +52,10 @@ DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 
 STORAGE_BACKENDS = ("local", "adls", "oss")
 WAREHOUSES = ("duckdb",)
+# The engines the router may choose; they need not all be installed for a route to be computed.
+ROUTED_ENGINES = ("pandas", "duckdb", "spark")
+INSTIGATOR_STATUSES = ("stopped", "running")
+SPARK_RUNTIMES = ("local", "databricks")
 
 
 class SettingsError(ValueError):
@@ -64,6 +94,124 @@ def load_settings() -> Settings:
         warehouse=_choice("WAREHOUSE", "duckdb", WAREHOUSES),
         duckdb_path=Path(os.environ.get("DUCKDB_PATH", data_dir / "warehouse.duckdb")).resolve(),
         sync_target_backend=_choice("SYNC_TARGET_BACKEND", "local", STORAGE_BACKENDS),
+    )
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(f"{name}={raw!r} is not a positive whole number")
+    return value
+
+
+def spark_runtime() -> str:
+    return _choice("SPARK_RUNTIME", "local", SPARK_RUNTIMES)
+
+
+SECRET_ENV_DEFAULTS = {
+    "adls": "AZURE_STORAGE_KEY=azure-storage-key",
+    "oss": "OSS_ACCESS_KEY_ID=oss-access-key-id,OSS_ACCESS_KEY_SECRET=oss-access-key-secret",
+    "local": "",
+}
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SECRET_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def parse_secret_env(raw: str) -> dict[str, str]:
+    """"NAME=key,NAME2=key2" -> {NAME: key}; names and keys are checked, as they end up in a cluster spec."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, key = (x.strip() for x in item.partition("="))
+        if not sep or not _ENV_NAME.match(name) or not _SECRET_KEY.match(key):
+            raise SettingsError(f"DATABRICKS_SECRET_ENV: {item!r} is not NAME=secret-key (NAME in capitals, key of "
+                                "letters, digits, '_', '.' or '-')")
+        pairs[name] = key
+    return pairs
+
+
+@dataclass(frozen=True)
+class DatabricksSettings:
+    host: str
+    code_path: str
+    cluster_id: str
+    spark_version: str
+    node_type: str
+    min_workers: int
+    max_workers: int
+    secret_scope: str
+    secret_env: str  # unparsed; "" means the default of the storage backend
+    timeout_seconds: int
+
+    def secrets_for(self, backend: str) -> dict[str, str]:
+        return parse_secret_env(self.secret_env or SECRET_ENV_DEFAULTS[backend])
+
+
+def databricks_settings() -> DatabricksSettings:
+    workers = _positive_int("DATABRICKS_MIN_WORKERS", 1), _positive_int("DATABRICKS_MAX_WORKERS", 4)
+    if workers[0] > workers[1]:
+        raise SettingsError(f"DATABRICKS_MIN_WORKERS ({workers[0]}) is above DATABRICKS_MAX_WORKERS ({workers[1]})")
+    scope = _env("DATABRICKS_SECRET_SCOPE") or "orchestrator"
+    if not _SECRET_KEY.match(scope):
+        raise SettingsError(f"DATABRICKS_SECRET_SCOPE={scope!r} is not a valid secret scope name")
+    return DatabricksSettings(
+        host=_env("DATABRICKS_HOST").rstrip("/"), code_path=_env("DATABRICKS_CODE_PATH").rstrip("/"),
+        cluster_id=_env("DATABRICKS_CLUSTER_ID"),
+        spark_version=_env("DATABRICKS_SPARK_VERSION") or "17.3.x-scala2.13",
+        node_type=_env("DATABRICKS_NODE_TYPE") or "Standard_D4ds_v5",
+        min_workers=workers[0], max_workers=workers[1], secret_scope=scope, secret_env=_env("DATABRICKS_SECRET_ENV"),
+        timeout_seconds=_positive_int("DATABRICKS_TIMEOUT_SECONDS", 10_800),
+    )
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    small_max_records: int
+    single_node_max_records: int
+    force_engine: str  # "" routes by size
+
+
+def router_settings() -> RouterSettings:
+    small = _positive_int("ROUTER_SMALL_MAX_RECORDS", 10_000)
+    single = _positive_int("ROUTER_SINGLE_NODE_MAX_RECORDS", 50_000_000)
+    if small >= single:
+        raise SettingsError(f"ROUTER_SMALL_MAX_RECORDS ({small}) must be below ROUTER_SINGLE_NODE_MAX_RECORDS "
+                            f"({single})")
+    force = os.environ.get("ROUTER_FORCE_ENGINE", "").strip().lower()
+    if force and force not in ROUTED_ENGINES:
+        raise SettingsError(f"ROUTER_FORCE_ENGINE={force!r} is not supported; choose one of: "
+                            f"{', '.join(ROUTED_ENGINES)}, or leave it empty to route by size")
+    return RouterSettings(small, single, force)
+
+
+def _cron(name: str, default: str) -> str:
+    value = " ".join(os.environ.get(name, default).split())
+    # Dagster checks each field when it builds the schedule; the count is checked here to name the variable.
+    if len(value.split(" ")) != 5:
+        raise SettingsError(f"{name}={value!r} is not a cron expression of five fields (minute hour day month "
+                            "weekday)")
+    return value
+
+
+@dataclass(frozen=True)
+class AutomationSettings:
+    bronze_sensor_status: str
+    schedules_status: str
+    small_batch_cron: str
+    large_batch_cron: str
+
+
+def automation_settings() -> AutomationSettings:
+    return AutomationSettings(
+        bronze_sensor_status=_choice("BRONZE_SENSOR_STATUS", "stopped", INSTIGATOR_STATUSES),
+        schedules_status=_choice("SCHEDULES_STATUS", "stopped", INSTIGATOR_STATUSES),
+        small_batch_cron=_cron("SMALL_BATCH_CRON", "*/15 * * * *"),
+        large_batch_cron=_cron("LARGE_BATCH_CRON", "0 2 * * *"),
     )
 
 

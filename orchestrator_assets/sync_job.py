@@ -3,8 +3,9 @@
 from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
 
+from .ids import split_key
 from .layout import LAYERS
-from .partitions import job_partitions, split_key
+from .partitions import job_partitions
 from .resources import StorageResource
 from .storage.sync import sync_partitions
 

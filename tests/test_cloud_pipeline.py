@@ -11,9 +11,14 @@ from test_pipeline import mart_digest
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
-from orchestrator_assets.partitions import PartitionKeyError
+from orchestrator_assets.ids import PartitionKeyError
 from orchestrator_assets.requests import build_request, save_request
-from orchestrator_assets.resources import CleaningEngineResource, StorageResource, WarehouseResource
+from orchestrator_assets.resources import (
+    CleaningEngineResource,
+    DatabricksResource,
+    StorageResource,
+    WarehouseResource,
+)
 from orchestrator_assets.storage.backends import open_storage
 from orchestrator_assets.storage.base import StorageError
 from orchestrator_assets.storage.sync import SyncError, partition_objects, sync_partitions
@@ -37,7 +42,7 @@ def runs(clouds, tmp_path_factory):
     for backend in BACKENDS:
         env = clouds.env(backend, prefix="medallion")
         resources = {"storage": storage_resource(clouds, backend, root / "local", env),
-                     "cleaning": CleaningEngineResource(engine="pandas"),
+                     "cleaning": CleaningEngineResource(engine="pandas"), "databricks": DatabricksResource(),
                      "warehouse": WarehouseResource(duckdb_path=str(root / f"{backend}.duckdb")), "dbt": dbt_resource()}
         with patched_env(env):
             store = resources["storage"].get()

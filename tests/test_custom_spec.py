@@ -6,7 +6,12 @@ from dagster import AssetKey, DagsterInstance, materialize
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import SOURCE_TABLES, dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
-from orchestrator_assets.resources import CleaningEngineResource, StorageResource, WarehouseResource
+from orchestrator_assets.resources import (
+    CleaningEngineResource,
+    DatabricksResource,
+    StorageResource,
+    WarehouseResource,
+)
 
 SPEC = {
     "name": "library", "anchor": "loans", "error_rate": 0.3,
@@ -31,6 +36,7 @@ def test_custom_spec_through_bronze_and_silver(tmp_path):
     (tmp_path / "home").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "home"))
     resources = {"storage": StorageResource(root=str(tmp_path / "storage")), "cleaning": CleaningEngineResource(),
+                 "databricks": DatabricksResource(),
                  "warehouse": WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb")), "dbt": dbt_resource()}
     instance.add_dynamic_partitions("jobs", ["carol.lib-1"])
     config = {"ops": {"bronze": {"config": {"rows": 2000, "seed": 3, "spec_path": str(spec_file)}}}}

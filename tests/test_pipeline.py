@@ -12,7 +12,12 @@ from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.definitions import defs
 from orchestrator_assets.requests import build_request, save_request
-from orchestrator_assets.resources import CleaningEngineResource, StorageResource, WarehouseResource
+from orchestrator_assets.resources import (
+    CleaningEngineResource,
+    DatabricksResource,
+    StorageResource,
+    WarehouseResource,
+)
 from orchestrator_assets.summary import GOLD_MARTS
 
 pytestmark = pytest.mark.xdist_group("pipeline")
@@ -27,6 +32,7 @@ def env(tmp_path_factory):
     resources = {
         "storage": StorageResource(root=str(root / "storage")),
         "cleaning": CleaningEngineResource(engine="pandas"),
+        "databricks": DatabricksResource(),
         "warehouse": WarehouseResource(duckdb_path=str(root / "warehouse.duckdb")),
         "dbt": dbt_resource(),
     }
@@ -119,9 +125,17 @@ def test_shipped_instance_config_loads(tmp_path):
     instance = DagsterInstance.from_config(str(tmp_path))
     try:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
-        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 13
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert {(limit["key"], limit["value"]): limit["limit"] for limit in limits} == {
+            ("orchestrator/path", "small"): 10, ("orchestrator/path", "large"): 3}
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 0
+        assert not instance.run_retries_retry_on_asset_or_op_failure
     finally:
         instance.dispose()
+    # Each limited tag value is carried by a job, so the limit binds its runs however they were launched.
+    assert {path: defs.resolve_job_def(f"clean_{path}_job").tags["orchestrator/path"] for path in ("small", "large")} \
+        == {"small": "small", "large": "large"}
 
 
 def test_silver_metadata_sums_rule_counts_over_columns(env):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator_assets import layout
-from orchestrator_assets.partitions import PartitionKeyError, partition_key, split_key
+from orchestrator_assets.ids import PartitionKeyError, partition_key, split_key
 from orchestrator_assets.requests import JobRequest, RequestError, build_request, load_request, save_request
 from orchestrator_assets.storage.base import StorageError
 from orchestrator_assets.storage.local import LocalStorage

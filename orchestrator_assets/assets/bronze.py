@@ -18,7 +18,8 @@ from pydantic import Field
 from ..generation.bronze import Manifest, write_bronze
 from ..generation.generator import generate
 from ..generation.spec import load_spec
-from ..partitions import job_partitions, split_key
+from ..ids import split_key
+from ..partitions import job_partitions
 from ..requests import JobRequest, RequestError, build_request, load_request, save_request
 from ..resources import StorageResource
 from ..storage.base import Storage

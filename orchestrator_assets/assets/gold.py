@@ -20,7 +20,8 @@ from dagster_dbt import (
 
 from .. import layout
 from ..generation.bronze import read_manifest
-from ..partitions import job_partitions, split_key
+from ..ids import split_key
+from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
 from ..settings import DBT_PROJECT_DIR
 

@@ -24,12 +24,14 @@ from ..cleaning.accuracy import (
     evaluate,
 )
 from ..cleaning.catalogue import plan_table
+from ..cleaning.databricks import run_on_databricks
 from ..cleaning.engine import silver_schema, sum_by_rule
 from ..cleaning.run import PartitionResult, clean_partition, read_silver
 from ..generation.bronze import Manifest, read_manifest
 from ..generation.generator import generate
-from ..partitions import job_partitions, split_key
-from ..resources import CleaningEngineResource, StorageResource
+from ..ids import split_key
+from ..partitions import job_partitions
+from ..resources import CleaningEngineResource, DatabricksResource, StorageResource
 from ..storage.base import Storage
 from .bronze import LEDGER, TABLES, absent_table, bronze_key
 
@@ -63,20 +65,25 @@ def silver_key(table: str) -> AssetKey:
         "rows quarantined without cause."))],
     partitions_def=job_partitions,
 )
-def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: CleaningEngineResource):
+def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: CleaningEngineResource,
+           databricks: DatabricksResource):
     """Clean every Bronze table of the job with the configured engine."""
     user, job = split_key(context.partition_key)
     store = storage.get()
     manifest = read_manifest(store, user, job)
     if manifest is None:
         raise FileNotFoundError(f"no Bronze manifest for {context.partition_key}: materialise Bronze first")
-    engine = cleaning.get()
-    try:
-        result = clean_partition(store, manifest, engine)
-    finally:
-        # A Spark engine holds a session for the run's tables; nothing else holds anything.
-        getattr(engine, "close", lambda: None)()
-    context.log.info(f"{engine.name}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
+    if cleaning.on_databricks:
+        # The cluster writes Silver itself (same clean_partition); the checks below read it back as for any engine.
+        result = run_on_databricks(context, databricks.pipes_client(), databricks.settings(), storage.settings())
+    else:
+        engine = cleaning.get()
+        try:
+            result = clean_partition(store, manifest, engine)
+        finally:
+            # A Spark engine holds a session for the run's tables; nothing else holds anything.
+            getattr(engine, "close", lambda: None)()
+    context.log.info(f"{result.engine}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
                      f"{result.seconds:.1f}s")
     silver_tables = {t: read_silver(store, t, user, job) for t in manifest.tables}
     quarantine = {t: read_silver(store, t, user, job, quarantine=True) for t in manifest.tables}
@@ -89,7 +96,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
     store.put_bytes(layout.accuracy_report_key(user, job), json.dumps(report.to_json(), indent=2).encode())
     by_reason = _quarantine_by_rule(quarantine)
     yield MaterializeResult(asset_key=QUARANTINE, metadata={
-        "rows": result.quarantined_rows, "engine": engine.name, "cleaning_seconds": round(result.seconds, 2),
+        "rows": result.quarantined_rows, "engine": result.engine, "cleaning_seconds": round(result.seconds, 2),
         "by_rule": MetadataValue.json(by_reason), "rule_counts": MetadataValue.json(result.by_rule()),
         "accuracy": MetadataValue.json(report.to_json()),
         # Plain numbers, so the UI can plot them across partitions.

@@ -39,6 +39,10 @@ class PartitionResult:
         return {"engine": self.engine, "seconds": round(self.seconds, 3), "tables": self.tables,
                 "rules": self.rules, "by_rule": self.by_rule()}
 
+    @classmethod
+    def from_json(cls, data: dict) -> PartitionResult:
+        return cls(data["engine"], dict(data["tables"]), list(data["rules"]), float(data["seconds"]))
+
 
 def _with_partition(table: pa.Table, user: str, job: str) -> pa.Table:
     n = table.num_rows

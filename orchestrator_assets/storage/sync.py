@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .. import layout
 from ..generation.bronze import read_manifest
-from ..partitions import split_key
+from ..ids import split_key
 from .base import ObjectNotFound, Storage, StorageError
 
 WORKERS = 4

@@ -235,6 +235,24 @@ def test_the_small_route_runs_end_to_end_and_is_not_launched_again(env):
     assert evaluate(env).run_requests == []  # without a cursor too: the instance knows
 
 
+@pytest.mark.parametrize("size, engine", [("mid", "duckdb"), ("big", "spark")])
+def test_the_large_routes_run_end_to_end_on_their_engine(routed_env, size, engine):
+    env = routed_env
+    result = evaluate(env)
+    [request] = [r for r in result.run_requests if r.partition_key == key(size)]
+    assert (request.job_name, request.tags["orchestrator/engine"]) == ("clean_large_job", engine)
+    env.instance.add_dynamic_partitions("jobs", result.dynamic_partitions_requests[0].partition_keys)
+    # The resources say pandas; the run config the sensor wrote must win, as it does for a daemon-launched run.
+    run = defs.resolve_job_def(request.job_name).execute_in_process(
+        run_config=request.run_config, tags=request.tags, partition_key=request.partition_key,
+        instance=env.instance, resources=pipeline_resources(env))
+    assert run.success
+    assert [(e.asset_key.to_user_string(), e.check_name) for e in run.get_asset_check_evaluations() if not e.passed] == []
+    [quarantine] = [m for m in run.get_asset_materialization_events() if m.asset_key == SILVER_DONE]
+    assert quarantine.materialization.metadata["engine"].value == engine
+    assert env.instance.get_materialized_partitions(AssetKey(["gold", "fact_orders"])) == {key(size)}
+
+
 def test_failed_run_is_retried_then_recorded_where_a_user_sees_it(env, monkeypatch):
     # The policy's real delays (30 s, 60 s) are zeroed; the retries themselves run.
     monkeypatch.setattr(RetryPolicy, "calculate_delay", lambda self, attempt: 0)

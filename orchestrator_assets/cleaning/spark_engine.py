@@ -105,20 +105,26 @@ class SparkEngine:
         from pyspark.sql.functions import pandas_udf
 
         spark = self.spark
-        # Shuffles sized to the data: a few thousand rows in one partition, millions in many.
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(1, min(64, bronze.num_rows // 250_000))))
+        # Every core busy, and more partitions for millions of rows (~250k rows each).
+        parallelism = spark.sparkContext.defaultParallelism
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(parallelism, min(256, bronze.num_rows // 250_000))))
         # Arrow's title-casing, the pandas engine's: Spark's initcap splits words differently ("O'brien").
         spark.udf.register("title_case", pandas_udf(_title, "string"))
         parents = {p: f"parent_{i}" for i, p in enumerate(sorted(set(plan.foreign_keys.values())))}
         dialect = SparkDialect()
         compiled = compile_plan(plan, dialect, parents)
         q = dialect.q
-        spark.createDataFrame(bronze).createOrReplaceTempView("bronze")
+        # Spread over the cores: left as one local relation, the optimizer would evaluate every projection over it
+        # on the driver, row by row and uncompiled (ConvertToLocalRelation), which is most of the time otherwise.
+        spark.createDataFrame(bronze).repartition(parallelism).createOrReplaceTempView("bronze")
         for parent, view in parents.items():
             spark.createDataFrame(parent_table(parent_keys.get(parent, ParentKeys.empty()))).createOrReplaceTempView(view)
-        cleaned = spark.sql(compiled.sql).cache()
+        flags = [flag for *_, flag in compiled.counters]
+        # Only what the four reads below need is cached, not the query's intermediate values.
+        kept = [*(q(c.name) for c in plan.columns), *(q("_s_" + c.name) for c in plan.columns), *flags,
+                "_bronze_row", "_malformed", "_rule", "_column", "_reason"]
+        cleaned = spark.sql(compiled.sql).selectExpr(*kept).cache()
         try:
-            flags = [flag for *_, flag in compiled.counters]
             sums = cleaned.selectExpr(*(f"count_if({f})" for f in flags)).collect()[0] if flags else []
             quarantined = [tuple(r) for r in cleaned.where("_rule IS NOT NULL").groupBy("_rule", "_column").count()
                            .collect()]

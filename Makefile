@@ -37,6 +37,7 @@ dev: setup $(DAGSTER_HOME)/dagster.yaml
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/engines.py
 
 lint: setup
 	$(BIN)/ruff check orchestrator_assets tests bench

@@ -97,7 +97,10 @@ def main() -> int:
             for _ in range(args.repeat):
                 for engine in ENGINES:
                     out = subprocess.run([sys.executable, __file__, "--worker", engine, str(rows), tmp],
-                                         capture_output=True, text=True, check=True)
+                                         capture_output=True, text=True, check=False)
+                    if out.returncode:
+                        tail = "\n".join(out.stderr.strip().splitlines()[-15:])
+                        raise RuntimeError(f"{engine} at {rows:,} orders failed ({out.returncode}):\n{tail}")
                     runs[engine].append(json.loads(out.stdout.strip().splitlines()[-1]))
             counts = {r["silver_rows"] for rs in runs.values() for r in rs}
             assert len(counts) == 1, f"engines disagree on Silver rows: {counts}"
@@ -106,11 +109,12 @@ def main() -> int:
                                 "seconds": statistics.median(r["seconds"] for r in rs),
                                 "startup": statistics.median(r["startup"] for r in rs),
                                 "peak_mib": max(r["peak_mib"] for r in rs), "silver_rows": rs[0]["silver_rows"]})
+            # Written after every size, so a later size that fails loses nothing measured before it.
+            report = {"machine": machine(), "repeat": args.repeat, "results": results}
+            out = HERE / "results" / f"engines-{report['machine']['date']}.json"
+            out.parent.mkdir(exist_ok=True)
+            out.write_text(json.dumps(report, indent=2))
             print(f"{rows:,} orders done", file=sys.stderr)
-    report = {"machine": machine(), "repeat": args.repeat, "results": results}
-    out = HERE / "results" / f"engines-{report['machine']['date']}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
     print(markdown(report))
     return 0
 

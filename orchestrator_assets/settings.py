@@ -6,13 +6,15 @@ SYNC_TARGET_BACKEND    where the sync job copies to by default (default: local)
 STORAGE_PREFIX         folder inside the container or bucket that holds the layers (default: none)
 CLEANING_ENGINE        pandas | duckdb | spark
 SPARK_RUNTIME          local | databricks: where the spark engine runs (local: a local[*] session in the run)
+SPARK_DRIVER_MEMORY    heap of a local Spark session, e.g. 8g (default: half the machine's memory)
 WAREHOUSE              duckdb
 DUCKDB_PATH            the warehouse file (default: <data dir>/warehouse.duckdb)
 
 Routing and automation. The ROUTER_ variables are read at every sensor or schedule evaluation (a bad value
 fails that tick and names the variable); the others when the code location loads.
-ROUTER_SMALL_MAX_RECORDS        Bronze records up to which a job is cleaned by pandas on the small path (10000)
-ROUTER_SINGLE_NODE_MAX_RECORDS  records up to which DuckDB on one machine takes it; Spark beyond (50000000)
+ROUTER_SMALL_MAX_RECORDS        Bronze records up to which a job is cleaned by pandas on the small path (1000000)
+ROUTER_SINGLE_NODE_MAX_RECORDS  records up to which DuckDB on one machine takes it; Spark beyond (20000000)
+                                (the defaults come from docs/benchmarks.md, "Choosing the thresholds")
 ROUTER_FORCE_ENGINE             pandas | duckdb | spark: one engine for every job of a deployment (default: none)
 BRONZE_SENSOR_STATUS            stopped | running: the arrival sensor's state when first deployed (stopped)
 SCHEDULES_STATUS                stopped | running: the same for the two batch schedules (stopped)
@@ -177,8 +179,8 @@ class RouterSettings:
 
 
 def router_settings() -> RouterSettings:
-    small = _positive_int("ROUTER_SMALL_MAX_RECORDS", 10_000)
-    single = _positive_int("ROUTER_SINGLE_NODE_MAX_RECORDS", 50_000_000)
+    small = _positive_int("ROUTER_SMALL_MAX_RECORDS", 1_000_000)
+    single = _positive_int("ROUTER_SINGLE_NODE_MAX_RECORDS", 20_000_000)
     if small >= single:
         raise SettingsError(f"ROUTER_SMALL_MAX_RECORDS ({small}) must be below ROUTER_SINGLE_NODE_MAX_RECORDS "
                             f"({single})")

@@ -18,10 +18,10 @@ def clean_env(monkeypatch):
 
 @pytest.mark.parametrize("records, engine, path", [
     (0, "pandas", "small"),
-    (10_000, "pandas", "small"),            # "at most" the small threshold
-    (10_001, "duckdb", "large"),
-    (50_000_000, "duckdb", "large"),        # at most the single-node threshold
-    (50_000_001, "spark", "large"),
+    (1_000_000, "pandas", "small"),         # "at most" the small threshold
+    (1_000_001, "duckdb", "large"),
+    (20_000_000, "duckdb", "large"),        # at most the single-node threshold
+    (20_000_001, "spark", "large"),
 ])
 def test_default_thresholds_on_both_sides(records, engine, path):
     route = choose_route(records, router_settings())
@@ -56,7 +56,7 @@ def test_a_forced_engine_wins_over_size(monkeypatch, forced, path):
     ({"ROUTER_SINGLE_NODE_MAX_RECORDS": "1.5e6"}, "ROUTER_SINGLE_NODE_MAX_RECORDS='1.5e6'"),
     ({"ROUTER_SMALL_MAX_RECORDS": "100", "ROUTER_SINGLE_NODE_MAX_RECORDS": "100"},
      "ROUTER_SMALL_MAX_RECORDS (100) must be below ROUTER_SINGLE_NODE_MAX_RECORDS (100)"),
-    ({"ROUTER_SMALL_MAX_RECORDS": "60000000"}, "must be below ROUTER_SINGLE_NODE_MAX_RECORDS (50000000)"),
+    ({"ROUTER_SMALL_MAX_RECORDS": "30000000"}, "must be below ROUTER_SINGLE_NODE_MAX_RECORDS (20000000)"),
     ({"ROUTER_FORCE_ENGINE": "polars"}, "ROUTER_FORCE_ENGINE='polars' is not supported"),
 ])
 def test_bad_router_settings_name_the_variable(monkeypatch, env, message):

@@ -66,6 +66,11 @@ def _title(series):
     return pc.utf8_title(pa.array(series, pa.string())).to_pandas()
 
 
+def _half_ram() -> str:
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1, total // 2**31)}g"
+
+
 class SparkEngine:
     name = "spark"
     rules = frozenset(CATALOGUE)
@@ -85,6 +90,9 @@ class SparkEngine:
             if self.master.startswith("local"):
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             self._spark = (SparkSession.builder.master(self.master).appName("orchestrator-silver")
+                           # Locally the driver is the executor too, and Bronze arrives through it: Spark's 1 GiB
+                           # default fails at a few million rows. A maximum, not a reservation.
+                           .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY") or _half_ram())
                            .config("spark.ui.enabled", "false")
                            .config("spark.ui.showConsoleProgress", "false")
                            .config("spark.sql.session.timeZone", "UTC")

@@ -7,8 +7,10 @@ STORAGE_PREFIX         folder inside the container or bucket that holds the laye
 CLEANING_ENGINE        pandas | duckdb | spark
 SPARK_RUNTIME          local | databricks: where the spark engine runs (local: a local[*] session in the run)
 SPARK_DRIVER_MEMORY    heap of a local Spark session, e.g. 8g (default: half the machine's memory)
-WAREHOUSE              duckdb
+WAREHOUSE              duckdb | mysql: where dbt builds Gold (duckdb, the embedded default)
 DUCKDB_PATH            the warehouse file (default: <data dir>/warehouse.duckdb)
+MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_DATABASE   the MySQL/MariaDB warehouse (127.0.0.1, 3306, root,
+                       orchestrator_gold); MYSQL_PASSWORD from the environment only (default: empty)
 
 Routing and automation. The ROUTER_ variables are read at every sensor or schedule evaluation (a bad value
 fails that tick and names the variable); the others when the code location loads.
@@ -53,7 +55,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 
 STORAGE_BACKENDS = ("local", "adls", "oss")
-WAREHOUSES = ("duckdb",)
+WAREHOUSES = ("duckdb", "mysql")
 # The engines the router may choose; they need not all be installed for a route to be computed.
 ROUTED_ENGINES = ("pandas", "duckdb", "spark")
 INSTIGATOR_STATUSES = ("stopped", "running")
@@ -215,6 +217,29 @@ def automation_settings() -> AutomationSettings:
         small_batch_cron=_cron("SMALL_BATCH_CRON", "*/15 * * * *"),
         large_batch_cron=_cron("LARGE_BATCH_CRON", "0 2 * * *"),
     )
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    host: str
+    port: int
+    user: str
+    database: str
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+_MYSQL_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def mysql_settings() -> MySQLSettings:
+    """Everything but the password, which is read from MYSQL_PASSWORD when a connection is opened."""
+    database = _env("MYSQL_DATABASE") or "orchestrator_gold"
+    if not _MYSQL_NAME.match(database):
+        raise SettingsError(f"MYSQL_DATABASE={database!r} is not a plain database name (letters, digits, '_')")
+    return MySQLSettings(host=_env("MYSQL_HOST") or "127.0.0.1", port=_positive_int("MYSQL_PORT", 3306),
+                         user=_env("MYSQL_USER") or "root", database=database)
 
 
 @dataclass(frozen=True)

@@ -33,3 +33,24 @@ def clouds(tmp_path_factory):
     started = Clouds(tmp_path_factory.mktemp("clouds")).start()
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    """A MySQL-compatible server on 127.0.0.1: the machine's own on 3306, else a private MariaDB."""
+    from support.mariadb import MariaDB
+
+    server = MariaDB(tmp_path_factory.mktemp("mariadb")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gold_db(mariadb, monkeypatch):
+    """A database of the test's own, dropped afterwards, named by the MYSQL_ variables a deployment sets."""
+    name = mariadb.create_database()
+    for var, value in {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": str(mariadb.port), "MYSQL_USER": "root",
+                       "MYSQL_PASSWORD": "", "MYSQL_DATABASE": name}.items():
+        monkeypatch.setenv(var, value)
+    yield name
+    mariadb.drop_database(name)

@@ -11,6 +11,7 @@ from .cleaning.engines import get_engine
 from .settings import (
     SPARK_RUNTIMES,
     STORAGE_BACKENDS,
+    WAREHOUSES,
     DatabricksSettings,
     SettingsError,
     StorageSettings,
@@ -104,11 +105,18 @@ class DatabricksResource(ConfigurableResource):
 
 
 class WarehouseResource(ConfigurableResource):
-    """Where Gold lives: the embedded DuckDB file (a MySQL target comes with its own issue)."""
+    """Where Gold lives: the embedded DuckDB file, or MySQL/MariaDB (MYSQL_* variables, password never config)."""
 
+    warehouse: str = Field(default_factory=lambda: load_settings().warehouse,
+                           description=f"One of: {', '.join(WAREHOUSES)}.")
     duckdb_path: str = Field(default_factory=lambda: str(load_settings().duckdb_path))
 
     def dbt_env(self) -> dict[str, str]:
+        """The environment dbt's profile reads: WAREHOUSE picks its target."""
+        if self.warehouse not in WAREHOUSES:
+            raise SettingsError(f"warehouse {self.warehouse!r} is not one of: {', '.join(WAREHOUSES)}")
+        if self.warehouse == "mysql":
+            return {"WAREHOUSE": "mysql"}
         path = Path(self.duckdb_path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return {"DUCKDB_PATH": str(path)}
+        return {"WAREHOUSE": "duckdb", "DUCKDB_PATH": str(path)}

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -23,7 +24,8 @@ from ..generation.bronze import read_manifest
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
-from ..settings import DBT_PROJECT_DIR
+from ..settings import DBT_PROJECT_DIR, mysql_settings
+from ..warehouse.mysql import column_kinds, load_partition
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -94,9 +96,15 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
     if missing:
         raise ValueError(f"Gold marts need the e-commerce tables; partition {context.partition_key} "
                          f"({manifest.data['spec_name'] if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
-    # dbt's profile reads the warehouse location from the environment of this (run) process.
+    # dbt's profile reads the warehouse (its target) and its location from the environment of this run process.
     os.environ.update(warehouse.dbt_env())
-    # DuckDB reads the partition's Silver from local files: the local backend's own, or a cloud download.
+    # Silver as local files: the local backend's own, or a cloud download. DuckDB reads them in place; for MySQL
+    # they are loaded into its staging tables first, replacing the partition's rows in one transaction.
     with store.local_view([layout.silver_key(t, user, job) for t in SOURCE_TABLES]) as root:
+        if warehouse.warehouse == "mysql":
+            tables = {t: pq.read_table(root / layout.silver_key(t, user, job)) for t in SOURCE_TABLES}
+            report = load_partition(mysql_settings(), user, job, tables, column_kinds(manifest.spec))
+            context.log.info(f"loaded {sum(report.rows.values()):,} Silver rows into MySQL "
+                             f"{mysql_settings().describe()} in {report.seconds:.1f}s")
         dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}
         yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()

@@ -116,6 +116,17 @@ def connection(settings: MySQLSettings) -> Iterator:
         conn.close()  # back to the pool
 
 
+def _check_partition_columns(name: str, data: pa.Table, user: str, job: str) -> None:
+    # The partition's delete touches only rows carrying its own user and job; a row naming another partition
+    # would outlive every re-load of this one.
+    for column, expected in zip(PARTITION_COLUMNS, (user, job), strict=True):
+        if column not in data.column_names:
+            raise WarehouseError(f"Silver table {name} has no {column} column")
+        if data.num_rows and set(data.column(column).unique().to_pylist()) != {expected}:
+            raise WarehouseError(f"Silver table {name} of {user}.{job} holds rows of another partition "
+                                 f"(column {column})")
+
+
 def _rows(table: pa.Table) -> list[tuple]:
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
     return list(zip(*columns, strict=True))
@@ -127,6 +138,8 @@ def load_partition(settings: MySQLSettings, user: str, job: str, tables: Mapping
     import mysql.connector
 
     check_id(user, "user"), check_id(job, "job")
+    for name, data in tables.items():
+        _check_partition_columns(name, data, user, job)
     started = time.perf_counter()
     counts, current = {}, None
     with connection(settings) as conn:

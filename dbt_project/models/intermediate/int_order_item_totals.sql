@@ -5,6 +5,6 @@ select
     pipeline_job,
     count(*) as item_count,
     sum(quantity) as units,
-    round(sum(line_amount), 2) as items_amount
+    {{ gold_round('sum(line_amount)', 2) }} as items_amount
 from {{ ref('stg_silver__order_items') }}
 group by order_id, pipeline_user, pipeline_job

@@ -21,7 +21,7 @@ select
     pipeline_user,
     pipeline_job,
     count(*) as payment_count,
-    round(sum(amount), 2) as paid_amount,
+    {{ gold_round('sum(amount)', 2) }} as paid_amount,
     max(case when payment_rank = 1 then payment_method end) as payment_method,
     min(paid_at) as first_paid_at,
     max(paid_at) as last_paid_at

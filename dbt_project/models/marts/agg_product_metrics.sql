@@ -6,7 +6,7 @@ with product_sales as (
         pipeline_job,
         count(distinct order_id) as orders,
         sum(quantity) as units_sold,
-        round(sum(line_amount), 2) as revenue
+        {{ gold_round('sum(line_amount)', 2) }} as revenue
     from {{ ref('int_order_items_enriched') }}
     where is_net_sale = 1
     group by product_id, pipeline_user, pipeline_job
@@ -18,7 +18,7 @@ product_reviews as (
         pipeline_user,
         pipeline_job,
         count(*) as reviews,
-        round(avg(rating), 4) as avg_rating
+        {{ gold_round('avg(rating)', 4) }} as avg_rating
     from {{ ref('stg_silver__reviews') }}
     group by product_id, pipeline_user, pipeline_job
 ),
@@ -39,13 +39,13 @@ select
     p.product_id,
     p.category_id,
     {{ gold_bigint('coalesce(s.units_sold, 0)') }} as units_sold,
-    round(coalesce(s.revenue, 0), 2) as revenue,
+    {{ gold_round('coalesce(s.revenue, 0)', 2) }} as revenue,
     {{ gold_bigint('coalesce(s.orders, 0)') }} as orders,
     {{ gold_bigint('coalesce(r.reviews, 0)') }} as reviews,
-    round(r.avg_rating, 2) as avg_rating,
+    {{ gold_round('r.avg_rating', 2) }} as avg_rating,
     {{ gold_bigint('coalesce(e.product_views, 0)') }} as product_views,
     {{ gold_bigint('coalesce(e.add_to_carts, 0)') }} as add_to_carts,
-    round(1.0 * e.add_to_carts / nullif(e.product_views, 0), 4) as view_to_cart_rate,
+    {{ gold_round('cast(e.add_to_carts as double) / nullif(e.product_views, 0)', 4) }} as view_to_cart_rate,
     p.pipeline_user,
     p.pipeline_job
 from {{ ref('stg_silver__products') }} as p

@@ -6,7 +6,7 @@ with user_orders as (
         pipeline_job,
         count(*) as orders,
         sum(is_net_sale) as net_orders,
-        round(sum(case when is_net_sale = 1 then total_amount else 0 end), 2) as revenue,
+        {{ gold_round('sum(case when is_net_sale = 1 then total_amount else 0 end)', 2) }} as revenue,
         min(ordered_at) as first_order_at,
         max(ordered_at) as last_order_at
     from {{ ref('int_orders_enriched') }}
@@ -19,7 +19,7 @@ user_reviews as (
         pipeline_user,
         pipeline_job,
         count(*) as reviews_written,
-        round(avg(rating), 4) as avg_rating_given
+        {{ gold_round('avg(rating)', 4) }} as avg_rating_given
     from {{ ref('stg_silver__reviews') }}
     group by user_id, pipeline_user, pipeline_job
 ),
@@ -40,12 +40,12 @@ select
     u.user_id,
     {{ gold_bigint('coalesce(o.orders, 0)') }} as orders,
     {{ gold_bigint('coalesce(o.net_orders, 0)') }} as net_orders,
-    round(coalesce(o.revenue, 0), 2) as revenue,
-    round(o.revenue / nullif(o.net_orders, 0), 2) as avg_order_value,
+    {{ gold_round('coalesce(o.revenue, 0)', 2) }} as revenue,
+    {{ gold_round('o.revenue / nullif(o.net_orders, 0)', 2) }} as avg_order_value,
     o.first_order_at,
     o.last_order_at,
     {{ gold_bigint('coalesce(r.reviews_written, 0)') }} as reviews_written,
-    round(r.avg_rating_given, 2) as avg_rating_given,
+    {{ gold_round('r.avg_rating_given', 2) }} as avg_rating_given,
     {{ gold_bigint('coalesce(e.web_events, 0)') }} as web_events,
     {{ gold_bigint('coalesce(e.web_sessions, 0)') }} as web_sessions,
     u.pipeline_user,

@@ -63,6 +63,6 @@ select
     {{ gold_bigint('day_of_month') }} as day_of_month,
     {{ gold_bigint('day_of_week') }} as day_of_week,
     case when day_of_week in (6, 7) then true else false end as is_weekend,
-    {{ gold_sql_string(var('pipeline_user')) }} as pipeline_user,
-    {{ gold_sql_string(var('pipeline_job')) }} as pipeline_job
+    {{ gold_id_column(var('pipeline_user')) }} as pipeline_user,
+    {{ gold_id_column(var('pipeline_job')) }} as pipeline_job
 from days

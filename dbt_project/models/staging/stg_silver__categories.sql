@@ -5,3 +5,4 @@ select
     pipeline_user,
     pipeline_job
 from {{ source('silver', 'categories') }}
+where {{ gold_partition_predicate() }}

@@ -8,3 +8,4 @@ select
     pipeline_user,
     pipeline_job
 from {{ source('silver', 'locations') }}
+where {{ gold_partition_predicate() }}

@@ -12,3 +12,4 @@ select
     pipeline_user,
     pipeline_job
 from {{ source('silver', 'orders') }}
+where {{ gold_partition_predicate() }}

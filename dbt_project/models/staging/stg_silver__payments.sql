@@ -7,3 +7,4 @@ select
     pipeline_user,
     pipeline_job
 from {{ source('silver', 'payments') }}
+where {{ gold_partition_predicate() }}

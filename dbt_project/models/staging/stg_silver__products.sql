@@ -9,3 +9,4 @@ select
     pipeline_user,
     pipeline_job
 from {{ source('silver', 'products') }}
+where {{ gold_partition_predicate() }}

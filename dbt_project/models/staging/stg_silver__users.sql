@@ -12,3 +12,4 @@ select
     pipeline_user,
     pipeline_job
 from {{ source('silver', 'users') }}
+where {{ gold_partition_predicate() }}

@@ -54,3 +54,20 @@ def gold_db(mariadb, monkeypatch):
         monkeypatch.setenv(var, value)
     yield name
     mariadb.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server on 127.0.0.1: the machine's own on 5432, else a private cluster."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from support.postgres import Postgres
+
+    # Under /tmp itself: a private cluster runs as the postgres user, which cannot enter pytest's root-only dirs.
+    workdir = Path(tempfile.mkdtemp(prefix="orchestrator-pg-"))
+    server = Postgres(workdir).start()
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -14,7 +14,7 @@ from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.ids import PartitionKeyError
 from orchestrator_assets.settings import mysql_settings
 from orchestrator_assets.storage.local import LocalStorage
-from orchestrator_assets.warehouse.mysql import WarehouseError, column_kinds, load_partition
+from orchestrator_assets.warehouse.mysql import WarehouseError, layouts, load_partition
 
 pytestmark = pytest.mark.xdist_group("mysql")
 PARTITIONS = [("alice", "j1", 600), ("bob_2", "j-2", 400)]
@@ -33,7 +33,7 @@ def silver(tmp_path_factory, spec):
 
 
 def load(silver, spec, user, job, tables=None):
-    return load_partition(mysql_settings(), user, job, tables or silver[(user, job)], column_kinds(spec))
+    return load_partition(mysql_settings(), user, job, tables or silver[(user, job)], layouts(spec))
 
 
 def counts(mariadb, db, user, job) -> dict[str, int]:

@@ -25,7 +25,7 @@ from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
 from ..settings import DBT_PROJECT_DIR, mysql_settings
-from ..warehouse.mysql import column_kinds, load_partition
+from ..warehouse.mysql import layouts, load_partition
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -103,7 +103,7 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
     with store.local_view([layout.silver_key(t, user, job) for t in SOURCE_TABLES]) as root:
         if warehouse.warehouse == "mysql":
             tables = {t: pq.read_table(root / layout.silver_key(t, user, job)) for t in SOURCE_TABLES}
-            report = load_partition(mysql_settings(), user, job, tables, column_kinds(manifest.spec))
+            report = load_partition(mysql_settings(), user, job, tables, layouts(manifest.spec))
             context.log.info(f"loaded {sum(report.rows.values()):,} Silver rows into MySQL "
                              f"{mysql_settings().describe()} in {report.seconds:.1f}s")
         dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}

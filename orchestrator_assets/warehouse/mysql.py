@@ -39,11 +39,24 @@ class LoadReport:
     seconds: float
 
 
-def column_kinds(spec) -> dict[str, dict[str, str]]:
-    """table -> column -> the spec's column type, which sizes the text columns."""
+@dataclass(frozen=True)
+class Layout:
+    """What the spec says about a staging table: column types (which size text columns) and keys (indexes)."""
+
+    kinds: Mapping[str, str]
+    primary_key: str
+    foreign_keys: tuple[str, ...]
+
+
+def layouts(spec) -> dict[str, Layout]:
     from ..cleaning.catalogue import plan_table
 
-    return {name: {c.name: c.type.value for c in plan_table(spec, name).columns} for name in spec.tables}
+    out = {}
+    for name in spec.tables:
+        plan = plan_table(spec, name)
+        out[name] = Layout({c.name: c.type.value for c in plan.columns}, plan.primary_key,
+                           tuple(sorted(plan.foreign_keys)))
+    return out
 
 
 def staging_table(table: str) -> str:
@@ -63,12 +76,15 @@ def column_type(field: pa.Field, kind: str | None) -> str:
             from None
 
 
-def create_sql(table: str, schema: pa.Schema, kinds: Mapping[str, str]) -> str:
-    columns = ", ".join(f"`{f.name}` {column_type(f, kinds.get(f.name))}" for f in schema)
-    # utf8mb4_bin: strings compare byte for byte, as in DuckDB; the index keeps a partition's delete and
-    # re-insert to its own rows, so two partitions loading at once do not wait on each other.
-    return (f"CREATE TABLE IF NOT EXISTS `{staging_table(table)}` ({columns}, "
-            "KEY `partition_key` (`pipeline_user`, `pipeline_job`)) "
+def create_sql(table: str, schema: pa.Schema, layout: Layout) -> str:
+    columns = [f"`{f.name}` {column_type(f, layout.kinds.get(f.name))}" for f in schema]
+    # Every index leads with the partition: a partition's delete and re-insert touch only its own rows, so two
+    # partitions load at once without waiting on each other, and dbt's joins on keys stay index lookups.
+    part = "`pipeline_user`, `pipeline_job`"
+    keys = [f"PRIMARY KEY ({part}, `{layout.primary_key}`)"]
+    keys += [f"KEY `fk_{fk}` ({part}, `{fk}`)" for fk in layout.foreign_keys]
+    # utf8mb4_bin: strings compare byte for byte, as in DuckDB.
+    return (f"CREATE TABLE IF NOT EXISTS `{staging_table(table)}` ({', '.join(columns + keys)}) "
             "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 
 
@@ -133,8 +149,8 @@ def _rows(table: pa.Table) -> list[tuple]:
 
 
 def load_partition(settings: MySQLSettings, user: str, job: str, tables: Mapping[str, pa.Table],
-                   kinds: Mapping[str, Mapping[str, str]]) -> LoadReport:
-    """Replace (user, job)'s rows in every staging table, all or nothing. kinds: table -> column -> spec type."""
+                   table_layouts: Mapping[str, Layout]) -> LoadReport:
+    """Replace (user, job)'s rows in every staging table, all or nothing."""
     import mysql.connector
 
     check_id(user, "user"), check_id(job, "job")
@@ -146,7 +162,7 @@ def load_partition(settings: MySQLSettings, user: str, job: str, tables: Mapping
         cursor = conn.cursor()
         try:
             for name, data in tables.items():  # DDL commits by itself in MySQL, so it comes first
-                cursor.execute(create_sql(name, data.schema, kinds.get(name, {})))
+                cursor.execute(create_sql(name, data.schema, table_layouts[name]))
             conn.start_transaction(isolation_level="READ COMMITTED")
             for name, data in tables.items():
                 current = name

@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/warehouse.py
 
 lint: setup
 	$(BIN)/ruff check orchestrator_assets tests bench

@@ -1,0 +1,115 @@
+"""`make bench` (warehouse part): Gold for one job, on DuckDB and on MySQL/MariaDB, from the same Silver.
+
+DuckDB: dbt reads the Silver Parquet in place and builds the marts. MySQL: the Silver tables are loaded into the
+staging tables (one transaction), then dbt builds the same marts there. The MySQL server is the one the
+MYSQL_* variables name (default 127.0.0.1:3306, root), or a private MariaDB when none answers; the benchmark
+uses a database of its own and drops it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+USER, JOB = "bench", "gold"
+
+
+def silver(root: Path, orders: int):
+    from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+    from orchestrator_assets.cleaning.run import clean_partition
+    from orchestrator_assets.generation.bronze import write_bronze
+    from orchestrator_assets.generation.generator import generate
+    from orchestrator_assets.generation.spec import load_spec
+    from orchestrator_assets.storage.local import LocalStorage
+
+    store = LocalStorage(root)
+    manifest, _ = write_bronze(store, generate(load_spec(), orders, 1, USER, JOB), USER, JOB, orders)
+    clean_partition(store, manifest, PandasEngine())
+    return manifest
+
+
+def dbt_build(env: dict, root: Path, work: Path) -> float:
+    from orchestrator_assets.assets.gold import DBT_EXECUTABLE
+    from orchestrator_assets.settings import DBT_PROJECT_DIR
+
+    dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": USER, "pipeline_job": JOB}
+    started = time.perf_counter()
+    subprocess.run([DBT_EXECUTABLE, "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                    str(DBT_PROJECT_DIR), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                    "--vars", json.dumps(dbt_vars), "--quiet"],
+                   check=True, env={**os.environ, **env}, cwd=DBT_PROJECT_DIR)
+    return time.perf_counter() - started
+
+
+def fact_rows_duckdb(path: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM fact_orders").fetchone()[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    args = parser.parse_args()
+    import pyarrow.parquet as pq
+    from run import machine
+    from support.mariadb import MariaDB
+
+    from orchestrator_assets import layout
+    from orchestrator_assets.settings import mysql_settings
+    from orchestrator_assets.warehouse.mysql import layouts, load_partition
+
+    with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        manifest = silver(work / "storage", args.orders)
+        print(f"Silver ready in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+        root = work / "storage"
+        duck = work / "gold.duckdb"
+        duckdb_build = dbt_build({"WAREHOUSE": "duckdb", "DUCKDB_PATH": str(duck)}, root, work / "duck")
+
+        server = MariaDB(work / "mariadb").start()
+        os.environ.setdefault("MYSQL_PORT", str(server.port))
+        database = server.create_database()
+        os.environ["MYSQL_DATABASE"] = database
+        try:
+            tables = {t: pq.read_table(root / layout.silver_key(t, USER, JOB)) for t in manifest.tables}
+            report = load_partition(mysql_settings(), USER, JOB, tables, layouts(manifest.spec))
+            mysql_build = dbt_build({"WAREHOUSE": "mysql"}, root, work / "mysql")
+            with server.connect(database) as conn, conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM fact_orders")
+                mysql_facts = cur.fetchone()[0]
+                cur.execute("SELECT version()")
+                version = cur.fetchone()[0]
+        finally:
+            server.drop_database(database)
+            server.stop()
+        duck_facts = fact_rows_duckdb(duck)
+        assert duck_facts == mysql_facts, (duck_facts, mysql_facts)
+    silver_rows = sum(report.rows.values())
+    result = {"machine": machine(), "orders": args.orders, "silver_rows": silver_rows, "fact_orders": duck_facts,
+              "duckdb_build_s": duckdb_build, "mysql_load_s": report.seconds, "mysql_build_s": mysql_build,
+              "mysql_server": version}
+    out = HERE / "results" / f"warehouse-{result['machine']['date']}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    mysql_total = report.seconds + mysql_build
+    print(f"| warehouse | load s | dbt build s | total s | vs DuckDB |\n|---|---:|---:|---:|---:|\n"
+          f"| DuckDB (reads Parquet in place) | — | {duckdb_build:.1f} | {duckdb_build:.1f} | 1.00x |\n"
+          f"| MySQL ({version}) | {report.seconds:.1f} ({silver_rows / report.seconds:,.0f} rows/s) | "
+          f"{mysql_build:.1f} | {mysql_total:.1f} | {mysql_total / duckdb_build:.2f}x |\n\n"
+          f"{args.orders:,} orders, {silver_rows:,} Silver rows, {duck_facts:,} rows in fact_orders on both.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

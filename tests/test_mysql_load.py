@@ -108,6 +108,8 @@ def test_a_value_too_long_fails_naming_the_column_and_keeps_the_previous_rows(ma
     load(silver, spec, "alice", "j1")
     before = counts(mariadb, gold_db, "alice", "j1")
     tables = dict(silver[("alice", "j1")])
+    # locations (loaded before users) shrinks in this attempt: after the failure it must be whole again.
+    tables["locations"] = tables["locations"].slice(0, 10)
     users = tables["users"]
     emails = pc.if_else(pc.equal(users.column("user_id"), users.column("user_id")[3]),
                         "x" * 300 + "@example.com", users.column("email"))

@@ -30,3 +30,30 @@
     delete from {{ this }} where {{ gold_partition_predicate() }}
   {%- endif -%}
 {%- endmacro %}
+
+
+{% macro gold_index_mart() -%}
+  {#- Post-hook of every mart: one index on (pipeline_user, pipeline_job, <meta.gold_key>), created once.
+      MySQL joins a mart to a dimension (dbt's relationship tests, queries on Gold) by index or by scanning
+      the whole dimension for every row; DuckDB hash-joins and needs none. -#}
+  {{ return(adapter.dispatch('gold_index_mart', 'orchestrator_gold')(model.config.meta.get('gold_key'))) }}
+{%- endmacro %}
+
+{% macro default__gold_index_mart(key) -%}
+  select 1
+{%- endmacro %}
+
+{% macro mysql__gold_index_mart(key) -%}
+  {%- set existing = 0 -%}
+  {%- if execute and key -%}
+    {%- set found = run_query("select count(*) from information_schema.statistics where table_schema = '"
+                              ~ this.schema ~ "' and table_name = '" ~ this.identifier
+                              ~ "' and index_name = 'gold_key'") -%}
+    {%- set existing = found.columns[0].values()[0] -%}
+  {%- endif -%}
+  {%- if key and existing == 0 -%}
+    create index gold_key on {{ this }} (pipeline_user, pipeline_job, {{ key }})
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}

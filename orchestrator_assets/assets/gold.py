@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +97,34 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
     if missing:
         raise ValueError(f"Gold marts need the e-commerce tables; partition {context.partition_key} "
                          f"({manifest.data['spec_name'] if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
-    # dbt's profile reads the warehouse (its target) and its location from the environment of this run process.
-    os.environ.update(warehouse.dbt_env())
+    # dbt's profile reads the warehouse (its target) and its location from the environment of this run process,
+    # set for the build only: a process running several runs must not keep one run's warehouse.
+    with dbt_environment(warehouse.dbt_env()), \
+            store.local_view([layout.silver_key(t, user, job) for t in SOURCE_TABLES]) as root:
+        yield from _build(context, dbt, warehouse, manifest, user, job, root)
+
+
+def _build(context, dbt, warehouse, manifest, user, job, root):
     # Silver as local files: the local backend's own, or a cloud download. DuckDB reads them in place; for MySQL
     # they are loaded into its staging tables first, replacing the partition's rows in one transaction.
-    with store.local_view([layout.silver_key(t, user, job) for t in SOURCE_TABLES]) as root:
-        if warehouse.warehouse == "mysql":
-            tables = {t: pq.read_table(root / layout.silver_key(t, user, job)) for t in SOURCE_TABLES}
-            report = load_partition(mysql_settings(), user, job, tables, layouts(manifest.spec))
-            context.log.info(f"loaded {sum(report.rows.values()):,} Silver rows into MySQL "
-                             f"{mysql_settings().describe()} in {report.seconds:.1f}s")
-        dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}
-        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    if warehouse.warehouse == "mysql":
+        tables = {t: pq.read_table(root / layout.silver_key(t, user, job)) for t in SOURCE_TABLES}
+        report = load_partition(mysql_settings(), user, job, tables, layouts(manifest.spec))
+        context.log.info(f"loaded {sum(report.rows.values()):,} Silver rows into MySQL "
+                         f"{mysql_settings().describe()} in {report.seconds:.1f}s")
+    dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+
+
+@contextmanager
+def dbt_environment(env: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

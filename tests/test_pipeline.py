@@ -90,7 +90,8 @@ def test_gold_holds_each_partition_once(env):
     for user, job, rows in JOBS:
         silver_rows = env["store"].list(f"silver/orders/{user}/{job}")
         assert silver_rows
-        orders = duckdb.execute(f"SELECT count(*) FROM '{env['store'].uri(silver_rows[0])}'").fetchone()[0]
+        with duckdb.connect() as con:  # not the module's shared default connection, which other tests use
+            orders = con.execute(f"SELECT count(*) FROM '{env['store'].uri(silver_rows[0])}'").fetchone()[0]
         silver_orders[f"{user}.{job}"] = orders
         assert 0.7 * rows < orders <= rows
     assert per_partition == silver_orders

@@ -64,8 +64,8 @@ def test_local_view_gives_duckdb_readable_files(store):
     import duckdb
 
     store.put_bytes("silver/t/u/j/part-00000.csv", b"a,b\n1,2\n3,4\n")
-    with store.local_view(["silver/t/u/j/part-00000.csv"]) as root:
-        total = duckdb.sql(f"SELECT sum(a + b) FROM '{root / 'silver/t/u/j/part-00000.csv'}'").fetchall()[0][0]
+    with store.local_view(["silver/t/u/j/part-00000.csv"]) as root, duckdb.connect() as con:
+        total = con.sql(f"SELECT sum(a + b) FROM '{root / 'silver/t/u/j/part-00000.csv'}'").fetchall()[0][0]
     assert total == 10
 
 

@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,3 +291,18 @@ def azure_secrets() -> dict[str, str]:
 
 def oss_secrets() -> dict[str, str]:
     return {name: _env(name) for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SECURITY_TOKEN")}
+
+
+@contextmanager
+def patched_env(env: dict[str, str]) -> Iterator[None]:
+    """Set these environment variables for the block, then put back what was there (or nothing)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -40,32 +40,14 @@ with open(sys.argv[1] + ".partial", "w") as f:
 os.replace(sys.argv[1] + ".partial", sys.argv[1])
 time.sleep(60)
 """
-# Runs "on the cluster"; the stock DBFS loader and writer assume the /dbfs mount and a Databricks Spark
-# session, neither of which exists here.
+# Runs "on the cluster" with the project's own DBFS loader and writer (cleaning/remote.py), which read DBFS
+# through DBFS_FUSE_ROOT and need no Databricks Spark session.
 PIPES_JOB = """
-import json, os
-from contextlib import contextmanager
-from dagster_pipes import (PipesBufferedFilesystemMessageWriterChannel, PipesDbfsContextLoader,
-                           PipesDbfsMessageWriter, open_dagster_pipes)
+import os
+from dagster_pipes import open_dagster_pipes
+from orchestrator_assets.cleaning.remote import DbfsContextLoader, DbfsMessageWriter
 
-def fuse_path(path):
-    return os.path.join(os.environ["DBFS_FUSE_ROOT"], path.removeprefix("dbfs:").lstrip("/"))
-
-class ContextLoader(PipesDbfsContextLoader):
-    @contextmanager
-    def load_context(self, params):
-        with open(fuse_path(params["path"]), encoding="utf-8") as f:
-            yield json.load(f)
-
-class MessageWriter(PipesDbfsMessageWriter):
-    def make_channel(self, params):
-        return PipesBufferedFilesystemMessageWriterChannel(path=fuse_path(params["path"]),
-                                                           interval=self.interval)
-
-    def get_opened_extras(self):
-        return {}  # the stock one asks the cluster's Spark session where cluster logs go
-
-with open_dagster_pipes(context_loader=ContextLoader(), message_writer=MessageWriter(interval=0.2)) as pipes:
+with open_dagster_pipes(context_loader=DbfsContextLoader(), message_writer=DbfsMessageWriter(interval=0.2)) as pipes:
     pipes.report_asset_materialization(metadata={"n": 3})
     pipes.report_custom_message({"greeting": "hello from the cluster",
                                  "storage_key_set": os.environ.get("STORAGE_KEY") == "s3cr3t"})

@@ -2,11 +2,9 @@
 
 import fcntl
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from ..generation.bronze import read_manifest
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
-from ..settings import DBT_PROJECT_DIR, mysql_settings
+from ..settings import DBT_PROJECT_DIR, mysql_settings, patched_env
 from ..warehouse.mysql import layouts, load_partition
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -99,7 +97,7 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
                          f"({manifest.data['spec_name'] if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
     # dbt's profile reads the warehouse (its target) and its location from the environment of this run process,
     # set for the build only: a process running several runs must not keep one run's warehouse.
-    with dbt_environment(warehouse.dbt_env()), \
+    with patched_env(warehouse.dbt_env()), \
             store.local_view([layout.silver_key(t, user, job) for t in SOURCE_TABLES]) as root:
         yield from _build(context, dbt, warehouse, manifest, user, job, root)
 
@@ -115,16 +113,3 @@ def _build(context, dbt, warehouse, manifest, user, job, root):
     dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
 
-
-@contextmanager
-def dbt_environment(env: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -6,17 +6,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from .local_services import free_port
+
 PROJECT = Path(__file__).resolve().parents[2]
 EXECUTABLE = PROJECT / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's published development account: not a secret, the same on every machine.
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Azurite:

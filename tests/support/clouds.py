@@ -6,12 +6,10 @@ layer for OSS. Each `env()` names its own container or bucket, so callers never 
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
-from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator_assets.settings import StorageSettings
+from orchestrator_assets.settings import StorageSettings, patched_env
 from orchestrator_assets.storage.backends import open_storage
 from orchestrator_assets.storage.base import Storage
 
@@ -70,21 +68,6 @@ class Clouds:
                                container=env.get("AZURE_STORAGE_CONTAINER", ""), account=ACCOUNT,
                                account_url=self.azurite.account_url, bucket=env.get("OSS_BUCKET", ""),
                                endpoint=self.oss.endpoint)
-
-
-@contextmanager
-def patched_env(env: dict[str, str]):
-    """Set env for the block (credentials are read from the environment when a backend opens)."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def open_backend(clouds: Clouds, backend: str, root: Path, prefix: str = "") -> tuple[Storage, dict[str, str]]:

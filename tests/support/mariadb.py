@@ -9,34 +9,18 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from .local_services import HOST, answers, apt_install, free_port
+
 DEFAULT_PORT = 3306
 
 
-def _answers(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((HOST, port)) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def _install() -> None:
-    if shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists():
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "mariadb-server"], check=True, env=env)
+    if not (shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists()):
+        apt_install("mariadb-server")
 
 
 class MariaDB:
@@ -46,10 +30,10 @@ class MariaDB:
         self.process: subprocess.Popen | None = None
 
     def start(self, private: bool = False) -> MariaDB:
-        if _answers(DEFAULT_PORT) and not private:
+        if answers(DEFAULT_PORT) and not private:
             return self
         _install()
-        data, self.port = self.workdir / "data", _free_port()
+        data, self.port = self.workdir / "data", free_port()
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
                         "--skip-test-db", f"--user={os.environ.get('USER', 'root')}"],
                        check=True, capture_output=True)
@@ -60,7 +44,7 @@ class MariaDB:
              *(["--user=root"] if os.geteuid() == 0 else [])],
             stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + 60
-        while not _answers(self.port):
+        while not answers(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"MariaDB did not start; see {self.workdir / 'mariadb.log'}")
             time.sleep(0.2)

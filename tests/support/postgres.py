@@ -9,35 +9,20 @@ from __future__ import annotations
 import glob
 import os
 import secrets
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from .local_services import HOST, answers, apt_install, free_port
+
 DEFAULT_PORT = 5432
 USER = "postgres"
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((HOST, port)) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _bin_dir() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env)
+        apt_install("postgresql")
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent
 
@@ -49,9 +34,9 @@ class Postgres:
         self.data: Path | None = None
 
     def start(self, private: bool = False) -> Postgres:
-        if _answers(DEFAULT_PORT) and not private:
+        if answers(DEFAULT_PORT) and not private:
             return self
-        bin_dir, self.data, self.port = _bin_dir(), self.workdir / "pgdata", _free_port()
+        bin_dir, self.data, self.port = _bin_dir(), self.workdir / "pgdata", free_port()
         # initdb and the server refuse to run as root: a root machine runs them as the postgres user.
         as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if as_user:
@@ -63,7 +48,7 @@ class Postgres:
                        capture_output=True)
         self._as_user, self._bin = as_user, bin_dir
         deadline = time.monotonic() + 60
-        while not _answers(self.port):
+        while not answers(self.port):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"PostgreSQL did not start; see {self.workdir / 'pg.log'}")
             time.sleep(0.2)

@@ -27,10 +27,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from typing import Self
 from urllib.parse import parse_qsl, urlsplit
+
+from .local_services import TrackedHandler
 
 HOST = "127.0.0.1"
 log = logging.getLogger(__name__)
@@ -141,19 +143,8 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__((HOST, 0), _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"  # the SDK keeps connections alive
-
-    def setup(self):
-        super().setup()
-        self.server.connections.add(self.connection)
-
-    def finish(self):
-        self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, *args):  # one stderr line per request drowns pytest's output
-        pass
 
     def _handle(self):
         url = urlsplit(self.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from http.server import BaseHTTPRequestHandler
 
 HOST = "127.0.0.1"
 
@@ -26,3 +27,18 @@ def apt_install(package: str) -> None:
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", package], check=True, env=env)
+
+
+class TrackedHandler(BaseHTTPRequestHandler):
+    """Keeps the server's set of open client sockets (server.connections), so stopping it can cut them."""
+
+    def setup(self):
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self):
+        self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_message(self, *args):  # one stderr line per request drowns pytest's output
+        pass

@@ -16,11 +16,13 @@ import logging
 import socket
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.etree import ElementTree as ET
 
 from oss2.utils import Crc64
+
+from .local_services import TrackedHandler
 
 HOST = "127.0.0.1"
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -112,19 +114,8 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"  # oss2 (requests) keeps connections alive; dropping them must be visible
-
-    def setup(self):
-        super().setup()
-        self.server.connections.add(self.connection)
-
-    def finish(self):
-        self.server.connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, *args):  # one stderr line per request drowns pytest's output
-        pass
 
     def _handle(self):
         layer: OssDialectServer = self.server.layer

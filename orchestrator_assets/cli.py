@@ -31,10 +31,11 @@ def _instance():
 def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
            log_level: str = "WARNING"):
     """Register the job's request and partition, then run the Medallion job for it in this process."""
+    request = build_request(user, job, rows, seed, spec, compression)  # refused before Dagster even loads
+
     from .definitions import defs
     from .requests import save_request
 
-    request = build_request(user, job, rows, seed, spec, compression)
     storage = defs.resources["storage"].get()
     save_request(storage, request)
     instance = _instance()

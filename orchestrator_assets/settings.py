@@ -125,8 +125,8 @@ SECRET_ENV_DEFAULTS = {
     "oss": "OSS_ACCESS_KEY_ID=oss-access-key-id,OSS_ACCESS_KEY_SECRET=oss-access-key-secret",
     "local": "",
 }
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_SECRET_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SECRET_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 def parse_secret_env(raw: str) -> dict[str, str]:
@@ -134,7 +134,7 @@ def parse_secret_env(raw: str) -> dict[str, str]:
     pairs = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, sep, key = (x.strip() for x in item.partition("="))
-        if not sep or not _ENV_NAME.match(name) or not _SECRET_KEY.match(key):
+        if not sep or not _ENV_NAME.fullmatch(name) or not _SECRET_KEY.fullmatch(key):
             raise SettingsError(f"DATABRICKS_SECRET_ENV: {item!r} is not NAME=secret-key (NAME in capitals, key of "
                                 "letters, digits, '_', '.' or '-')")
         pairs[name] = key
@@ -163,7 +163,7 @@ def databricks_settings() -> DatabricksSettings:
     if workers[0] > workers[1]:
         raise SettingsError(f"DATABRICKS_MIN_WORKERS ({workers[0]}) is above DATABRICKS_MAX_WORKERS ({workers[1]})")
     scope = _env("DATABRICKS_SECRET_SCOPE") or "orchestrator"
-    if not _SECRET_KEY.match(scope):
+    if not _SECRET_KEY.fullmatch(scope):
         raise SettingsError(f"DATABRICKS_SECRET_SCOPE={scope!r} is not a valid secret scope name")
     return DatabricksSettings(
         host=_env("DATABRICKS_HOST").rstrip("/"), code_path=_env("DATABRICKS_CODE_PATH").rstrip("/"),
@@ -232,13 +232,13 @@ class MySQLSettings:
         return f"{self.user}@{self.host}:{self.port}/{self.database}"
 
 
-_MYSQL_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_MYSQL_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def mysql_settings() -> MySQLSettings:
     """Everything but the password, which is read from MYSQL_PASSWORD when a connection is opened."""
     database = _env("MYSQL_DATABASE") or "orchestrator_gold"
-    if not _MYSQL_NAME.match(database):
+    if not _MYSQL_NAME.fullmatch(database):
         raise SettingsError(f"MYSQL_DATABASE={database!r} is not a plain database name (letters, digits, '_')")
     return MySQLSettings(host=_env("MYSQL_HOST") or "127.0.0.1", port=_positive_int("MYSQL_PORT", 3306),
                          user=_env("MYSQL_USER") or "root", database=database)

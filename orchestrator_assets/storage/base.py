@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*")
 
 
 CHUNK = 4 << 20
@@ -57,7 +57,7 @@ def check_key(key: str) -> str:
         raise StorageError(f"invalid storage key {key!r}: must be a relative POSIX path")
     parts = key.rstrip("/").split("/")
     for part in parts:
-        if part in ("", ".", "..") or not _SEGMENT.match(part):
+        if part in ("", ".", "..") or not _SEGMENT.fullmatch(part):
             raise StorageError(f"invalid storage key {key!r}: bad segment {part!r}")
     return posixpath.join(*parts)
 

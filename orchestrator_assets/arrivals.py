@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, RunRequest, RunsFilter
 
 from .generation.bronze import read_manifest
 from .ids import partition_key
@@ -71,13 +71,13 @@ def _batches(items: Sequence, size: int = _LOOKUP_BATCH) -> Iterable[Sequence]:
         yield items[start:start + size]
 
 
-def claimed(instance: DagsterInstance, keys: Sequence[str]) -> set[str]:
-    """The keys a run has taken on: any run of a clean job, or any run in progress."""
-    taken = set()
+def claimed(instance: DagsterInstance, keys: Sequence[str]) -> dict[str, DagsterRun]:
+    """The keys a run has taken on (any run of a clean job, or any run in progress), with that run."""
+    taken: dict[str, DagsterRun] = {}
     for batch in _batches(list(keys)):
         for run in instance.get_runs(RunsFilter(tags={PARTITION_TAG: list(batch)})):
             if run.job_name in CLEAN_JOB_NAMES or run.status in IN_PROGRESS:
-                taken.add(run.tags[PARTITION_TAG])
+                taken.setdefault(run.tags[PARTITION_TAG], run)
     return taken
 
 
@@ -104,7 +104,11 @@ def find_waiting(instance: DagsterInstance, store: Storage, log: logging.Logger,
     for batch in _batches(candidates):
         taken = claimed(instance, [partition_key(u, j) for u, j in batch])
         for user, job in batch:
-            if partition_key(user, job) in taken:
+            run = taken.get(partition_key(user, job))
+            if run is not None:
+                if run.status in IN_PROGRESS:  # say what it waits for: a run that never ends would hold it
+                    log.info(f"{partition_key(user, job)}: left to run {run.run_id} of {run.job_name}, "
+                             f"{run.status.value}")
                 continue
             arrival = _arrival(store, user, job, thresholds, log)
             if arrival is None or (path is not None and arrival.route.path != path):

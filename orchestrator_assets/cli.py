@@ -5,6 +5,9 @@ import argparse
 import json
 import os
 import sys
+import threading
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from .generation.spec import SpecError, export_json_schema, load_spec
@@ -35,17 +38,48 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
 
     from .definitions import defs
     from .requests import save_request
+    from .run_workers import reap_dead_runs, worker_tags
 
     storage = defs.resources["storage"].get()
     save_request(storage, request)
     instance = _instance()
+    for message in reap_dead_runs(instance):  # a killed earlier run must not hold the warehouse forever
+        print(message, file=sys.stderr)
     instance.add_dynamic_partitions("jobs", [request.partition_key])
-    result = defs.resolve_job_def("medallion_job").execute_in_process(
-        partition_key=request.partition_key, instance=instance, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        tags={"orchestrator/user": request.user, "orchestrator/job": request.job, "orchestrator/submitted_by": "cli"},
-    )
+    run_id = str(uuid.uuid4())  # known before the run starts, so the wait reporter can follow it
+    with report_waits(instance, run_id):
+        result = defs.resolve_job_def("medallion_job").execute_in_process(
+            partition_key=request.partition_key, instance=instance, raise_on_error=False, run_id=run_id,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            tags={"orchestrator/user": request.user, "orchestrator/job": request.job,
+                  "orchestrator/submitted_by": "cli", **worker_tags()},
+        )
     return request, result
+
+
+@contextmanager
+def report_waits(instance, run_id: str):
+    """While the run executes here, say on stderr what it waits for (a pool slot held by another run), and fail
+    any run holding such a slot whose process is gone, so this one does not wait for a dead run forever."""
+    from .run_workers import pool_waits, reap_dead_runs
+    from .settings import wait_report_seconds
+
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(wait_report_seconds()):
+            for line in reap_dead_runs(instance):
+                print(line, file=sys.stderr, flush=True)
+            for line in pool_waits(instance, run_id):
+                print(f"waiting: {line}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=watch, name="report-waits", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _write_summary(user: str, job: str) -> Path:

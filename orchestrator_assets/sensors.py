@@ -31,6 +31,7 @@ from .ids import PartitionKeyError, split_key
 from .jobs import clean_large_job, clean_small_job, medallion_job
 from .partitions import job_partitions
 from .resources import StorageResource
+from .run_workers import reap_dead_runs
 from .settings import automation_settings
 
 PENDING_TTL_SECONDS = 3600
@@ -69,6 +70,8 @@ def dump_cursor(pending: dict[str, int]) -> str:
 )
 def bronze_arrival_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult:
     now = int(time.time())
+    for message in reap_dead_runs(context.instance):  # else its partition would count as in progress forever
+        context.log.warning(message)
     pending = {k: t for k, t in load_cursor(context.cursor).items() if now - t < PENDING_TTL_SECONDS}
     if pending:
         taken = claimed(context.instance, list(pending))

@@ -12,6 +12,8 @@ DUCKDB_PATH            the warehouse file (default: <data dir>/warehouse.duckdb)
 MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_DATABASE   the MySQL/MariaDB warehouse (127.0.0.1, 3306, root,
                        orchestrator_gold); MYSQL_PASSWORD from the environment only (default: empty)
 
+ORCHESTRATOR_WAIT_REPORT_SECONDS  how often `orchestrator submit` says what its run waits for (15)
+
 Routing and automation. The ROUTER_ variables are read at every sensor or schedule evaluation (a bad value
 fails that tick and names the variable); the others when the code location loads.
 ROUTER_SMALL_MAX_RECORDS        Bronze records up to which a job is cleaned by pandas on the small path (1000000)
@@ -114,6 +116,10 @@ def _positive_int(name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name}={raw!r} is not a positive whole number")
     return value
+
+
+def wait_report_seconds() -> int:
+    return _positive_int("ORCHESTRATOR_WAIT_REPORT_SECONDS", 15)
 
 
 def spark_runtime() -> str:

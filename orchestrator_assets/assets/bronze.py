@@ -18,10 +18,11 @@ from pydantic import Field
 from ..generation.bronze import Manifest, write_bronze
 from ..generation.generator import generate
 from ..generation.spec import load_spec
-from ..ids import split_key
+from ..ids import PartitionKeyError, split_key
 from ..partitions import job_partitions
 from ..requests import JobRequest, RequestError, build_request, load_request, save_request
 from ..resources import StorageResource
+from ..run_workers import watch_run_worker
 from ..storage.base import Storage
 
 TABLES = list(load_spec().tables)
@@ -87,6 +88,11 @@ def _count_lines(manifest: Manifest, storage: Storage, table: str) -> tuple[int,
 def bronze(context: AssetExecutionContext, config: JobConfig, storage: StorageResource):
     """Generate the job's dataset and publish it to Bronze (read-only once written)."""
     user, job = split_key(context.partition_key)
+    if not context.instance.has_dynamic_partition(job_partitions.name, context.partition_key):
+        # A run may name a key nobody added (the GraphQL API does not check): write nothing for it.
+        raise PartitionKeyError(f"partition {context.partition_key!r} does not exist in '{job_partitions.name}': "
+                                "add it first (orchestrator submit does)")
+    watch_run_worker(context.instance, context.run)
     store = storage.get()
     try:
         request = resolve_request(store, user, job, config)

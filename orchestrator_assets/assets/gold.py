@@ -2,9 +2,13 @@
 
 import fcntl
 import json
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +27,41 @@ from ..generation.bronze import read_manifest
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
-from ..settings import DBT_PROJECT_DIR, mysql_settings, patched_env
+from ..run_workers import watch_run_worker
+from ..settings import DBT_PROJECT_DIR, load_settings, mysql_settings, patched_env
 from ..warehouse.mysql import layouts, load_partition
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 WAREHOUSE_POOL = "duckdb_warehouse"
-# The dbt installed beside this interpreter, whether or not the virtualenv is on PATH.
+# The dbt installed beside this interpreter, whether or not the virtualenv is on PATH; builds go through the
+# orchestrator-dbt wrapper, which dies with the step that started it (child_process.py).
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+DBT_BUILD_EXECUTABLE = str(Path(sys.executable).with_name("orchestrator-dbt"))
+# A build folder left by a run killed mid-build is removed by a later build once it is this old.
+STALE_BUILD_SECONDS = 3600
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_BUILD_EXECUTABLE)
+
+
+@contextmanager
+def build_folder() -> Iterator[Path]:
+    """dbt's target and log folder for one build: under the data directory, not the checkout, deleted after.
+
+    Each build needs its own (dagster-dbt reads that build's run_results.json); a build killed before its
+    cleanup leaves one behind, which the next build removes once it is stale.
+    """
+    parent = load_settings().data_dir / ".tmp" / "dbt"
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob("build-*"):
+        if time.time() - old.stat().st_mtime > STALE_BUILD_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix="build-", dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _manifest_is_current() -> bool:
@@ -89,6 +117,7 @@ SOURCE_TABLES = sorted({s["name"] for s in json.loads(dbt_project.manifest_path.
 def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageResource, warehouse: WarehouseResource):
     """Build the marts for one partition; the marts replace that partition's rows only."""
     user, job = split_key(context.partition_key)
+    watch_run_worker(context.instance, context.run)
     store = storage.get()
     manifest = read_manifest(store, user, job)
     missing = sorted(set(SOURCE_TABLES) - set(manifest.tables if manifest else ()))
@@ -111,5 +140,6 @@ def _build(context, dbt, warehouse, manifest, user, job, root):
         context.log.info(f"loaded {sum(report.rows.values()):,} Silver rows into MySQL "
                          f"{mysql_settings().describe()} in {report.seconds:.1f}s")
     dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    with build_folder() as target:
+        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target).stream()
 

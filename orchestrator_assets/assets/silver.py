@@ -32,6 +32,7 @@ from ..generation.generator import generate
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import CleaningEngineResource, DatabricksResource, StorageResource
+from ..run_workers import watch_run_worker
 from ..storage.base import Storage
 from .bronze import LEDGER, TABLES, absent_table, bronze_key
 
@@ -69,6 +70,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
            databricks: DatabricksResource):
     """Clean every Bronze table of the job with the configured engine."""
     user, job = split_key(context.partition_key)
+    watch_run_worker(context.instance, context.run)
     store = storage.get()
     manifest = read_manifest(store, user, job)
     if manifest is None:

@@ -152,6 +152,7 @@ def test_nothing_is_served_without_a_user(proxy, method, path):
 
 
 def test_a_mutation_without_a_user_or_with_a_wrong_password_changes_nothing(proxy):
+    assert proxy.request("GET", "/", user="ops", password="not the password")[0] == 401
     assert proxy.graphql(add_partition("pat.anonymous"), user=None)[0] == 401
     assert proxy.graphql(add_partition("pat.wrong"), user="ops", password="not the password")[0] == 401
     assert proxy.graphql(add_partition("pat.nobody"), user="nobody", password=USERS["ops"])[0] == 401
@@ -167,13 +168,21 @@ def test_each_way_of_making_a_user_opens_the_ui(proxy, user):
     assert proxy.request("GET", "/favicon.png", user=user)[0] == 200
 
 
-@pytest.mark.parametrize("path", ["/graphql", "/%67raphql"])  # the escaped form names the same route upstream
-def test_graphql_over_get_is_refused_and_runs_nothing(proxy, path):
-    key = f"pat.get{len(path)}"
-    status, _, _ = proxy.request("GET", f"{path}?" + urllib.parse.urlencode({"query": add_partition(key)}))
+# The escaped path names the same route upstream; HEAD runs the GET handler.
+@pytest.mark.parametrize("method,path", [("GET", "/graphql"), ("GET", "/%67raphql"), ("HEAD", "/graphql")])
+def test_graphql_over_get_is_refused_and_runs_nothing(proxy, method, path):
+    key = f"pat.{method.lower()}-{path.strip('/%')}"
+    status, _, _ = proxy.request(method, f"{path}?" + urllib.parse.urlencode({"query": add_partition(key)}))
     assert status == 405
-    assert proxy.request("HEAD", "/graphql?query=%7Bversion%7D")[0] == 405
     assert key not in proxy.partitions()
+
+
+def test_a_get_that_only_claims_to_be_a_websocket_runs_nothing(proxy):
+    """The one GET with a query string nginx passes: the webserver takes it as a (broken) handshake."""
+    query = urllib.parse.urlencode({"query": add_partition("pat.fake-upgrade")})
+    status, _, _ = proxy.request("GET", f"/graphql?{query}", headers={"Upgrade": "websocket"})
+    assert status == 400
+    assert "pat.fake-upgrade" not in proxy.partitions()
 
 
 def test_a_form_post_with_the_mutation_in_the_query_string_is_refused(proxy):

@@ -61,6 +61,7 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
 def report_waits(instance, run_id: str):
     """While the run executes here, say on stderr what it waits for (a pool slot held by another run), and fail
     any run holding such a slot whose process is gone, so this one does not wait for a dead run forever."""
+    from .assets.gold import WAREHOUSE_POOL
     from .run_workers import pool_waits, reap_dead_runs
     from .settings import wait_report_seconds
 
@@ -70,7 +71,7 @@ def report_waits(instance, run_id: str):
         while not stop.wait(wait_report_seconds()):
             for line in reap_dead_runs(instance):
                 print(line, file=sys.stderr, flush=True)
-            for line in pool_waits(instance, run_id):
+            for line in pool_waits(instance, run_id, [WAREHOUSE_POOL]):
                 print(f"waiting: {line}", file=sys.stderr, flush=True)
 
     thread = threading.Thread(target=watch, name="report-waits", daemon=True)

@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
@@ -135,10 +136,21 @@ def reap_dead_runs(instance: DagsterInstance) -> list[str]:
             continue
         message = (f"run {run.run_id} ({run.job_name}, partition {run.tags.get('dagster/partition', '-')}) was "
                    f"{run.status.value} but its worker {worker.describe()} is gone: marked failed")
+        held = _slots_of(instance, run.run_id)
         instance.report_run_failed(run, message)
-        freed = instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        done.append(message + (f", {freed} pool slot(s) freed" if freed else ""))
+        # Failing the run may free its slots already (storages differ); freeing twice is harmless.
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        done.append(message + (f", {held} pool slot(s) freed" if held else ""))
     return done
+
+
+def _slots_of(instance: DagsterInstance, run_id: str) -> int:
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits or run_id not in storage.get_concurrency_run_ids():
+        return 0
+    return sum(slot.run_id == run_id for key in storage.get_concurrency_keys()
+               for slot in storage.get_concurrency_info(key).claimed_slots)
 
 
 def watch_run_worker(instance: DagsterInstance, run: DagsterRun, interval: float = 2.0) -> None:
@@ -166,13 +178,17 @@ def _age(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def pool_waits(instance: DagsterInstance, run_id: str) -> list[str]:
-    """What the run's steps wait for: a pool slot, and which runs hold that pool's slots."""
+def pool_waits(instance: DagsterInstance, run_id: str, pools: Iterable[str] = ()) -> list[str]:
+    """What the run's steps wait for: a pool slot, and which runs hold that pool's slots.
+
+    `pools`: pools the run's steps use. Storage lists only pools whose limit was set explicitly, not those
+    under dagster.yaml's default_limit.
+    """
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return []
     out = []
-    for pool in storage.get_concurrency_keys():
+    for pool in sorted(set(storage.get_concurrency_keys()) | set(pools)):
         info = storage.get_concurrency_info(pool)
         for step in (s for s in info.pending_steps if s.run_id == run_id and s.assigned_timestamp is None):
             holders = []

@@ -8,7 +8,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from orchestrator_assets.assets.bronze import bronze
-from orchestrator_assets.assets.gold import dbt_resource, gold
+from orchestrator_assets.assets.gold import DBT_BUILDS_DIR, dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.definitions import defs
 from orchestrator_assets.requests import build_request, save_request
@@ -18,6 +18,7 @@ from orchestrator_assets.resources import (
     StorageResource,
     WarehouseResource,
 )
+from orchestrator_assets.settings import DBT_PROJECT_DIR
 from orchestrator_assets.summary import GOLD_MARTS
 
 pytestmark = pytest.mark.xdist_group("pipeline")
@@ -40,10 +41,25 @@ def env(tmp_path_factory):
     for user, job, rows in JOBS:
         save_request(store, build_request(user, job, rows, 5))
     instance.add_dynamic_partitions("jobs", [f"{u}.{j}" for u, j, _ in JOBS])
+    folders_before = build_folders()
     results = {f"{u}.{j}": materialize([bronze, silver, gold], partition_key=f"{u}.{j}", instance=instance,
                                        resources=resources, raise_on_error=False) for u, j, _ in JOBS}
-    yield {"root": root, "instance": instance, "resources": resources, "results": results, "store": store}
+    yield {"root": root, "instance": instance, "resources": resources, "results": results, "store": store,
+           "folders": (folders_before, build_folders())}
     instance.dispose()
+
+
+def build_folders() -> tuple[set[str], set[str]]:
+    """What dbt builds may leave: entries of the checkout's dbt target folder, and of the build folder parent."""
+    target = DBT_PROJECT_DIR / "target"
+    return ({p.name for p in target.iterdir()} if target.is_dir() else set(),
+            {p.name for p in DBT_BUILDS_DIR.iterdir()} if DBT_BUILDS_DIR.is_dir() else set())
+
+
+def test_gold_builds_leave_nothing_in_the_checkout_or_their_build_folders(env):
+    (target_before, builds_before), (target_after, builds_after) = env["folders"]
+    assert target_after - target_before == set()
+    assert builds_after - builds_before == set()
 
 
 def mart_digest(path, user, job) -> dict[str, tuple[int, str]]:

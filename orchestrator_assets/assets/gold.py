@@ -28,7 +28,7 @@ from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
 from ..run_workers import watch_run_worker
-from ..settings import DBT_PROJECT_DIR, load_settings, mysql_settings, patched_env
+from ..settings import DBT_PROJECT_DIR, mysql_settings, patched_env
 from ..warehouse.mysql import layouts, load_partition
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -39,6 +39,7 @@ DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 DBT_BUILD_EXECUTABLE = str(Path(sys.executable).with_name("orchestrator-dbt"))
 # A build folder left by a run killed mid-build is removed by a later build once it is this old.
 STALE_BUILD_SECONDS = 3600
+DBT_BUILDS_DIR = Path(tempfile.gettempdir()) / "orchestrator-dbt"
 
 
 def dbt_resource() -> DbtCliResource:
@@ -47,12 +48,13 @@ def dbt_resource() -> DbtCliResource:
 
 @contextmanager
 def build_folder() -> Iterator[Path]:
-    """dbt's target and log folder for one build: under the data directory, not the checkout, deleted after.
+    """dbt's target and log folder for one build: in the system's temporary directory, never in the checkout
+    (dagster-dbt's default), deleted after the build.
 
     Each build needs its own (dagster-dbt reads that build's run_results.json); a build killed before its
     cleanup leaves one behind, which the next build removes once it is stale.
     """
-    parent = load_settings().data_dir / ".tmp" / "dbt"
+    parent = DBT_BUILDS_DIR
     parent.mkdir(parents=True, exist_ok=True)
     for old in parent.glob("build-*"):
         if time.time() - old.stat().st_mtime > STALE_BUILD_SECONDS:

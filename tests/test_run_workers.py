@@ -1,0 +1,119 @@
+"""Worker liveness, the launcher's health check, the reaper and the retry timing, on real processes."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+from dagster._core.launcher import WorkerStatus
+from dagster._core.test_utils import create_run_for_test, instance_for_test
+
+from orchestrator_assets.jobs import CLEAN_RETRY
+from orchestrator_assets.run_workers import (
+    WORKER_TAG,
+    MonitoredRunLauncher,
+    Worker,
+    alive,
+    pool_waits,
+    process_start,
+    reap_dead_runs,
+    this_process,
+    worker_of,
+    worker_tags,
+)
+
+
+@pytest.fixture
+def sleeper():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def tag_for(proc) -> str:
+    return f"{this_process().host}:{proc.pid}:{process_start(proc.pid):.2f}"
+
+
+def test_a_live_process_is_alive_and_a_dead_one_is_not(sleeper):
+    me = this_process()
+    assert alive(me) is True
+    worker = Worker(me.host, sleeper.pid, process_start(sleeper.pid))
+    assert alive(worker) is True
+    sleeper.kill()
+    sleeper.wait()
+    assert alive(worker) is False
+
+
+def test_a_reused_pid_is_not_taken_for_the_worker(sleeper):
+    # Same pid, but the process started long after the one the tag names: another process.
+    assert alive(Worker(this_process().host, sleeper.pid, process_start(sleeper.pid) - 600)) is False
+    assert alive(Worker("", sleeper.pid, None, not_after=time.time() - 600)) is False
+    assert alive(Worker("", sleeper.pid, None, not_after=time.time())) is True
+
+
+def test_a_worker_on_another_host_is_never_judged(sleeper):
+    assert alive(Worker("some-other-host", 999_999, 1.0)) is None
+
+
+def test_worker_tags_round_trip():
+    instance = DagsterInstance.ephemeral()
+    run = create_run_for_test(instance, job_name="j", tags=worker_tags())
+    assert worker_of(instance, run) == Worker(this_process().host, this_process().pid,
+                                              float(worker_tags()[WORKER_TAG].rsplit(":", 1)[1]))
+
+
+def test_the_launcher_reports_a_dead_worker_as_failed(sleeper):
+    with instance_for_test() as instance:
+        run = create_run_for_test(instance, job_name="j", status=DagsterRunStatus.STARTED,
+                                  tags={WORKER_TAG: tag_for(sleeper)})
+        untagged = create_run_for_test(instance, job_name="j", status=DagsterRunStatus.STARTED)
+        launcher = MonitoredRunLauncher()
+        launcher.register_instance(instance)
+        assert launcher.supports_check_run_worker_health
+        assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+        sleeper.kill()
+        sleeper.wait()
+        result = launcher.check_run_worker_health(run)
+        assert result.status == WorkerStatus.FAILED and f"pid {sleeper.pid}" in result.msg
+        assert launcher.check_run_worker_health(untagged).status == WorkerStatus.RUNNING
+
+
+def test_the_reaper_fails_dead_runs_and_frees_their_pool_slots(sleeper):
+    with instance_for_test() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("duckdb_warehouse", 1)
+        dead = create_run_for_test(instance, job_name="j", status=DagsterRunStatus.STARTED,
+                                   tags={WORKER_TAG: tag_for(sleeper), "dagster/partition": "a.j1"})
+        living = create_run_for_test(instance, job_name="j", status=DagsterRunStatus.STARTED, tags=worker_tags())
+        assert storage.claim_concurrency_slot("duckdb_warehouse", dead.run_id, "gold").is_claimed
+        sleeper.kill()
+        sleeper.wait()
+        messages = reap_dead_runs(instance)
+        assert len(messages) == 1 and dead.run_id in messages[0] and "a.j1" in messages[0]
+        assert "1 pool slot(s) freed" in messages[0]
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(living.run_id).status == DagsterRunStatus.STARTED
+        assert storage.get_concurrency_info("duckdb_warehouse").claimed_slots == []
+        assert reap_dead_runs(instance) == []
+
+
+def test_step_retries_come_when_the_readme_says():
+    assert [CLEAN_RETRY.calculate_delay(attempt) for attempt in (1, 2)] == [30, 90]
+
+
+def test_a_waiting_run_is_told_which_run_holds_its_pool():
+    with instance_for_test() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("duckdb_warehouse", 1)
+        holder = create_run_for_test(instance, job_name="j", status=DagsterRunStatus.STARTED,
+                                     tags={"dagster/partition": "a.j1"})
+        waiter = create_run_for_test(instance, job_name="j", status=DagsterRunStatus.STARTED)
+        assert storage.claim_concurrency_slot("duckdb_warehouse", holder.run_id, "gold").is_claimed
+        assert not storage.claim_concurrency_slot("duckdb_warehouse", waiter.run_id, "gold").is_claimed
+        [line] = pool_waits(instance, waiter.run_id, ["duckdb_warehouse"])
+        assert line.startswith("step gold has waited") and "pool 'duckdb_warehouse' (limit 1)" in line
+        assert f"held by run {holder.run_id[:8]} (gold, partition a.j1, STARTED" in line
+        assert pool_waits(instance, holder.run_id, ["duckdb_warehouse"]) == []

@@ -31,10 +31,10 @@ def _instance():
 def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
            log_level: str = "WARNING"):
     """Register the job's request and partition, then run the Medallion job for it in this process."""
+    request = build_request(user, job, rows, seed, spec, compression)  # refused before Dagster loads
     from .definitions import defs
     from .requests import save_request
 
-    request = build_request(user, job, rows, seed, spec, compression)
     storage = defs.resources["storage"].get()
     save_request(storage, request)
     instance = _instance()
@@ -58,6 +58,25 @@ def _write_summary(user: str, job: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     return out
+
+
+def _validate(path: str, rows: int) -> None:
+    """Every check a job with this spec and row count gets before it is stored, and what it would make."""
+    from .generation import limits, sizing
+    from .generation.values import check_pools
+
+    spec = load_spec(path)
+    if not 1 <= rows <= limits.MAX_ROWS:
+        raise RequestError(f"rows must be between 1 and {limits.MAX_ROWS:,} (got {rows})")
+    sized = sizing.check_size(spec, rows, path)
+    check_pools(spec)
+    print(f"ok: {spec.name} with {len(spec.tables)} tables, for {rows:,} rows of {spec.anchor}")
+    print("rows per table (at most; children_of tables counted at max_children per parent):")
+    for name, n in sized.rows.items():
+        print(f"  {name:<24} {n:>14,}  ~{sizing.gib(sized.bytes[name])}")
+    print(f"estimated Bronze size: {sizing.gib(sized.total_bytes)} (limit {sizing.gib(limits.MAX_BRONZE_BYTES)}); "
+          f"largest table limit {limits.MAX_TABLE_ROWS:,} rows")
+    print(f"largest job this spec allows: {sizing.max_anchor_rows(spec):,} rows of {spec.anchor}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--code-path", default=None, help="/Volumes/... or dbfs:/... (default: DATABRICKS_CODE_PATH)")
     schema = sub.add_parser("schema", help="write the JSON Schema of dataset specs")
     schema.add_argument("--out", default=str(SCHEMA_FILE))
-    check = sub.add_parser("validate", help="check a dataset spec and report every problem")
+    check = sub.add_parser("validate", help="check a dataset spec and report every problem, rows and size")
     check.add_argument("spec")
+    check.add_argument("--rows", type=int, default=100_000, help="rows of the anchor table to size the job for")
     args = parser.parse_args(argv)
 
     try:
@@ -102,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out).write_text(json.dumps(export_json_schema(), indent=2) + "\n")
             print(args.out)
         elif args.command == "validate":
-            spec = load_spec(args.spec)
-            print(f"ok: {spec.name} with {len(spec.tables)} tables")
+            _validate(args.spec, args.rows)
         elif args.command == "generate":
             from .generation.bronze import write_bronze
             from .generation.generator import generate

@@ -74,7 +74,8 @@ def _validate(path: str, rows: int) -> None:
     print("rows per table (at most; children_of tables counted at max_children per parent):")
     for name, n in sized.rows.items():
         print(f"  {name:<24} {n:>14,}  ~{sizing.gib(sized.bytes[name])}")
-    print(f"estimated Bronze size: {sizing.gib(sized.total_bytes)} (limit {sizing.gib(limits.MAX_BRONZE_BYTES)}); "
+    limit = sizing.gib(limits.MAX_BRONZE_BYTES)
+    print(f"estimated Bronze size: {sizing.gib(sized.total_bytes)} (limit {limit}); "
           f"largest table limit {limits.MAX_TABLE_ROWS:,} rows")
     print(f"largest job this spec allows: {sizing.max_anchor_rows(spec):,} rows of {spec.anchor}")
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_argument("--out", default=str(SCHEMA_FILE))
     check = sub.add_parser("validate", help="check a dataset spec and report every problem, rows and size")
     check.add_argument("spec")
-    check.add_argument("--rows", type=int, default=100_000, help="rows of the anchor table to size the job for")
+    check.add_argument("--rows", type=int, default=100_000, help="anchor rows to size the job for")
     args = parser.parse_args(argv)
 
     try:

@@ -67,7 +67,8 @@ def row_counts(spec: DatasetSpec, anchor_rows: int, root: int) -> tuple[dict[str
     children: dict[str, tuple[str, np.ndarray]] = {}
 
     def draw(name: str, rows: Rows, parents: int) -> int:
-        per_parent = rng_for(root, name, "__rows__").integers(rows.min_children, rows.max_children + 1, parents)
+        rng = rng_for(root, name, "__rows__")
+        per_parent = rng.integers(rows.min_children, rows.max_children + 1, parents)
         children[name] = (rows.via, np.repeat(np.arange(parents), per_parent))
         return int(per_parent.sum())
 

@@ -12,7 +12,8 @@ from . import limits
 from .spec import DatasetSpec, Rows, SpecError
 
 
-def resolve_rows(spec: DatasetSpec, anchor_rows: int, children: Callable[[str, Rows, int], int]) -> dict[str, int]:
+def resolve_rows(spec: DatasetSpec, anchor_rows: int,
+                 children: Callable[[str, Rows, int], int]) -> dict[str, int]:
     """Rows of every table; `children(table, rows, parent_rows)` decides how many a children_of table gets."""
     counts: dict[str, int] = {spec.anchor: anchor_rows}
     pending = [t for t in spec.tables if t != spec.anchor]
@@ -64,8 +65,8 @@ class SizePlan:
                f"the limit of {limits.MAX_TABLE_ROWS:,} rows per table" for name, n in self.rows.items()
                if n > limits.MAX_TABLE_ROWS]
         if self.total_bytes > limits.MAX_BRONZE_BYTES:
-            out.append(f"estimated Bronze size {gib(self.total_bytes)} for {self.anchor_rows:,} rows of {self.anchor} "
-                       f"is over the limit of {gib(limits.MAX_BRONZE_BYTES)}")
+            out.append(f"estimated Bronze size {gib(self.total_bytes)} for {self.anchor_rows:,} rows of "
+                       f"{self.anchor} is over the limit of {gib(limits.MAX_BRONZE_BYTES)}")
         return out
 
 

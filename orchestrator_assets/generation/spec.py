@@ -95,9 +95,10 @@ class Sequence(_Model):
 
 class FakerPool(_Model):
     kind: Literal["faker"]
-    provider: str = Field(description="Faker provider method, e.g. first_name, city, catch_phrase; one that "
-                                      "takes no arguments and returns text or a number.")
-    pool_size: int = Field(2000, ge=1, le=limits.MAX_POOL_SIZE, description="Distinct values drawn from Faker once.")
+    provider: str = Field(description="Faker provider, e.g. first_name, city, catch_phrase: one that takes "
+                                      "no arguments and returns text or a number.")
+    pool_size: int = Field(2000, ge=1, le=limits.MAX_POOL_SIZE,
+                           description="Distinct values drawn from Faker once.")
     locale: str = Field("en_US", description="Faker locale, e.g. en_US, de_DE.")
 
     @field_validator("provider")
@@ -233,7 +234,8 @@ class Rows(_Model):
     min_children: int = Field(1, ge=0, le=limits.MAX_CHILDREN)
     max_children: int = Field(4, ge=1, le=limits.MAX_CHILDREN)
     at_least: int = Field(1, ge=1, le=limits.MAX_TABLE_ROWS, description="Lower bound after scaling.")
-    at_most: int | None = Field(None, ge=1, le=limits.MAX_TABLE_ROWS, description="Upper bound after scaling.")
+    at_most: int | None = Field(None, ge=1, le=limits.MAX_TABLE_ROWS,
+                                description="Upper bound after scaling.")
 
     @model_validator(mode="after")
     def _one_way(self) -> Rows:
@@ -395,7 +397,7 @@ def _format_error(err: ValidationError, origin: str) -> str:
 
 
 def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> DatasetSpec:
-    """The spec, if it is well formed and fits the limits for one anchor row (a job's rows are checked later)."""
+    """The spec, if well formed and within the limits for one anchor row (a job's rows are checked later)."""
     from .sizing import check_size  # sizing builds on this module's model
 
     try:

@@ -45,8 +45,8 @@ TS = pa.timestamp("s")
 @functools.lru_cache(maxsize=256)
 def faker_pool(provider: str, locale: str, size: int, seconds: float = limits.POOL_SECONDS,
                max_chars: int = limits.POOL_VALUE_CHARS) -> pa.Array:
-    """`size` values of the provider, or SpecError when one is not text or a number, is longer than `max_chars`,
-    or the pool would take longer than `seconds` (projected from the first values, so a slow one fails fast)."""
+    """`size` values of the provider, or SpecError when one is not text or a number, is longer than
+    `max_chars`, or the pool would take over `seconds` (projected from the first values: slow fails fast)."""
     from faker import Faker
 
     fake = Faker(locale)
@@ -59,7 +59,8 @@ def faker_pool(provider: str, locale: str, size: int, seconds: float = limits.PO
     for i in range(size):
         value = method()
         if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-            raise SpecError(f"Faker provider '{provider}' returned {type(value).__name__}, not text or a number")
+            kind = type(value).__name__
+            raise SpecError(f"Faker provider '{provider}' returned {kind}, not text or a number")
         text = str(value)
         if len(text) > max_chars:
             raise SpecError(f"Faker provider '{provider}' returned a value of {len(text):,} characters; "
@@ -67,8 +68,9 @@ def faker_pool(provider: str, locale: str, size: int, seconds: float = limits.PO
         values.append(text)
         elapsed = time.monotonic() - start
         if elapsed > seconds or (i >= _PROJECT_AFTER and elapsed / (i + 1) * size > seconds):
+            projected = elapsed / (i + 1) * size
             raise SpecError(f"Faker provider '{provider}' ({locale}) is too slow: {size:,} values would take "
-                            f"about {elapsed / (i + 1) * size:,.0f} s, over the budget of {seconds:g} s per pool; "
+                            f"about {projected:,.0f} s, over the budget of {seconds:g} s per pool; "
                             f"use a smaller pool_size")
     return pa.array(values, pa.string())
 
@@ -77,7 +79,7 @@ _PROJECT_AFTER = 50  # values timed before projecting a pool's build time: the f
 
 
 def check_pools(spec: DatasetSpec) -> None:
-    """Build every Faker pool of the spec (they are cached for generation), naming the column of any that fails."""
+    """Build every Faker pool of the spec (cached for generation), naming the column of any that fails."""
     for tname, table in spec.tables.items():
         for cname, col in table.columns.items():
             src = col.source

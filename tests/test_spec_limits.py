@@ -126,12 +126,12 @@ PROVIDER_PATH = "tables.orders.columns.city.source.faker.provider"
 @pytest.mark.parametrize("provider, expected", [
     ("__class__", "'__class__' is not a Faker provider (names starting with _ are Python internals)"),
     ("_private", "'_private' is not a Faker provider"),
-    ("binary", "Faker provider 'binary' is not allowed: a provider must take no arguments and return text"),
+    ("binary", "'binary' is not allowed: a provider must take no arguments and return text or a number (see docs"),
     ("pyobject", "Faker provider 'pyobject' is not allowed"),
     ("pydict", "Faker provider 'pydict' is not allowed"),
     ("date_object", "Faker provider 'date_object' is not allowed"),
     ("enum", "Faker provider 'enum' is not allowed"),  # needs an argument
-    ("first_nam", "did you mean first_name, first_name_male, first_name_female?"),
+    ("first_nam", "return text or a number; did you mean first_name, first_name_male?"),
 ])
 def test_only_value_producing_providers_are_allowed(provider, expected):
     message = refused(shop(tables__orders__columns__city__source={"kind": "faker", "provider": provider}))

@@ -120,7 +120,7 @@ class FakerPool(_Model):
 
 
 def _did_you_mean(name: str, known) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.7)
     return f"; did you mean {', '.join(close)}?" if close else " (see docs/spec.md)"
 
 

@@ -96,6 +96,26 @@ def _write_summary(user: str, job: str) -> Path:
     return out
 
 
+def _validate(path: str, rows: int) -> None:
+    """Every check a job with this spec and row count gets before it is stored, and what it would make."""
+    from .generation import limits, sizing
+    from .generation.values import check_pools
+
+    spec = load_spec(path)
+    if not 1 <= rows <= limits.MAX_ROWS:
+        raise RequestError(f"rows must be between 1 and {limits.MAX_ROWS:,} (got {rows})")
+    sized = sizing.check_size(spec, rows, path)
+    check_pools(spec)
+    print(f"ok: {spec.name} with {len(spec.tables)} tables, for {rows:,} rows of {spec.anchor}")
+    print("rows per table (at most; children_of tables counted at max_children per parent):")
+    for name, n in sized.rows.items():
+        print(f"  {name:<24} {n:>14,}  ~{sizing.gib(sized.bytes[name])}")
+    limit = sizing.gib(limits.MAX_BRONZE_BYTES)
+    print(f"estimated Bronze size: {sizing.gib(sized.total_bytes)} (limit {limit}); "
+          f"largest table limit {limits.MAX_TABLE_ROWS:,} rows")
+    print(f"largest job this spec allows: {sizing.max_anchor_rows(spec):,} rows of {spec.anchor}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--code-path", default=None, help="/Volumes/... or dbfs:/... (default: DATABRICKS_CODE_PATH)")
     schema = sub.add_parser("schema", help="write the JSON Schema of dataset specs")
     schema.add_argument("--out", default=str(SCHEMA_FILE))
-    check = sub.add_parser("validate", help="check a dataset spec and report every problem")
+    check = sub.add_parser("validate", help="check a dataset spec and report every problem, rows and size")
     check.add_argument("spec")
+    check.add_argument("--rows", type=int, default=100_000, help="anchor rows to size the job for")
     args = parser.parse_args(argv)
 
     try:
@@ -138,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out).write_text(json.dumps(export_json_schema(), indent=2) + "\n")
             print(args.out)
         elif args.command == "validate":
-            spec = load_spec(args.spec)
-            print(f"ok: {spec.name} with {len(spec.tables)} tables")
+            _validate(args.spec, args.rows)
         elif args.command == "generate":
             from .generation.bronze import write_bronze
             from .generation.generator import generate

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from . import layout
 from .generation.bronze import COMPRESSIONS
+from .generation.limits import MAX_ROWS
+from .generation.sizing import check_size
 from .generation.spec import DatasetSpec, load_spec, parse_spec
+from .generation.values import check_pools
 from .ids import check_id, partition_key
 from .storage.base import Storage
-
-MAX_ROWS = 50_000_000
 
 
 class RequestError(ValueError):
@@ -40,6 +41,8 @@ class JobRequest:
             raise RequestError(f"rows must be between 1 and {MAX_ROWS:,} (got {self.rows})")
         if self.compression not in COMPRESSIONS:
             raise RequestError(f"compression must be one of {sorted(COMPRESSIONS)}")
+        # A spec that fits 1,000 anchor rows may not fit 50 million: the two are checked together.
+        check_size(self.spec, self.rows, f"job {self.partition_key}")
 
     @property
     def partition_key(self) -> str:
@@ -64,7 +67,10 @@ def new_job_id() -> str:
 
 def build_request(user: str, job: str | None, rows: int, seed: int, spec_path: str | Path | None = None,
                   compression: str = "none") -> JobRequest:
-    return JobRequest(user, job or new_job_id(), rows, seed, load_spec(spec_path), compression)
+    """A request checked in full (ids, rows, spec, sizes, Faker pools), so a refused one is never stored."""
+    request = JobRequest(user, job or new_job_id(), rows, seed, load_spec(spec_path), compression)
+    check_pools(request.spec)
+    return request
 
 
 def load_request(storage: Storage, user: str, job: str) -> JobRequest | None:
@@ -84,6 +90,7 @@ def save_request(storage: Storage, request: JobRequest) -> bool:
             f"job {request.partition_key} was already requested with rows={existing.rows}, seed={existing.seed}, "
             f"spec={existing.spec.name}; a job's data is immutable, so submit under a new job id"
         )
+    check_pools(request.spec)  # free after build_request (cached); a JobRequest made by hand gets it here
     storage.put_bytes(layout.request_key(request.user, request.job),
                       json.dumps(request.to_json(), indent=2).encode())
     return True

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .dirty import Dirty, as_text, corrupt
+from .sizing import check_size, resolve_rows
 from .spec import (
     _PLACEHOLDER,
     After,
@@ -19,6 +20,7 @@ from .spec import (
     Expr,
     ForeignKey,
     Lookup,
+    Rows,
     SpecError,
     Template,
     expr_columns,
@@ -62,30 +64,15 @@ def root_seed(spec: DatasetSpec, seed: int, user: str, job: str) -> int:
 
 
 def row_counts(spec: DatasetSpec, anchor_rows: int, root: int) -> tuple[dict[str, int], dict[str, tuple[str, np.ndarray]]]:
-    counts: dict[str, int] = {spec.anchor: anchor_rows}
     children: dict[str, tuple[str, np.ndarray]] = {}
-    pending = [t for t in spec.tables if t != spec.anchor]
-    while pending:
-        progressed = False
-        for name in list(pending):
-            rows = spec.tables[name].rows
-            if rows.count is not None:
-                counts[name] = rows.count
-            elif rows.per is not None and rows.per in counts:
-                n = max(rows.at_least, round(counts[rows.per] * rows.ratio))
-                counts[name] = min(n, rows.at_most) if rows.at_most else n
-            elif rows.children_of is not None and rows.children_of in counts:
-                rng = rng_for(root, name, "__rows__")
-                per_parent = rng.integers(rows.min_children, rows.max_children + 1, counts[rows.children_of])
-                children[name] = (rows.via, np.repeat(np.arange(counts[rows.children_of]), per_parent))
-                counts[name] = int(per_parent.sum())
-            else:
-                continue
-            pending.remove(name)
-            progressed = True
-        if not progressed:
-            raise SpecError(f"row counts form a cycle between tables: {sorted(pending)}")
-    return counts, children
+
+    def draw(name: str, rows: Rows, parents: int) -> int:
+        rng = rng_for(root, name, "__rows__")
+        per_parent = rng.integers(rows.min_children, rows.max_children + 1, parents)
+        children[name] = (rows.via, np.repeat(np.arange(parents), per_parent))
+        return int(per_parent.sum())
+
+    return resolve_rows(spec, anchor_rows, draw), children
 
 
 def _column_order(spec: DatasetSpec) -> list[tuple[str, str]]:
@@ -119,6 +106,7 @@ def _column_order(spec: DatasetSpec) -> list[tuple[str, str]]:
 def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str) -> GeneratedDataset:
     if anchor_rows < 1:
         raise ValueError("anchor_rows must be at least 1")
+    check_size(spec, anchor_rows)
     root = root_seed(spec, seed, user, job)
     counts, children = row_counts(spec, anchor_rows, root)
     fk_parents = {

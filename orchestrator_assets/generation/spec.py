@@ -5,6 +5,7 @@ a description and `export_json_schema()` publishes the model as a JSON Schema fi
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -13,7 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import limits
+from .faker_names import LOCALES, PROVIDERS
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "specs"
@@ -91,9 +95,33 @@ class Sequence(_Model):
 
 class FakerPool(_Model):
     kind: Literal["faker"]
-    provider: str = Field(description="Faker provider method, e.g. first_name, city, catch_phrase.")
-    pool_size: int = Field(2000, ge=1, le=200_000, description="Distinct values drawn from Faker once.")
-    locale: str = Field("en_US", description="Faker locale.")
+    provider: str = Field(description="Faker provider, e.g. first_name, city, catch_phrase: one that takes "
+                                      "no arguments and returns text or a number.")
+    pool_size: int = Field(2000, ge=1, le=limits.MAX_POOL_SIZE,
+                           description="Distinct values drawn from Faker once.")
+    locale: str = Field("en_US", description="Faker locale, e.g. en_US, de_DE.")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, name: str) -> str:
+        if name.startswith("_"):
+            raise ValueError(f"'{name}' is not a Faker provider (names starting with _ are Python internals)")
+        if name not in PROVIDERS:
+            raise ValueError(f"Faker provider '{name}' is not allowed: a provider must take no arguments and "
+                             f"return text or a number{_did_you_mean(name, PROVIDERS)}")
+        return name
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, name: str) -> str:
+        if name not in LOCALES:
+            raise ValueError(f"unknown Faker locale '{name}'{_did_you_mean(name, LOCALES)}")
+        return name
+
+
+def _did_you_mean(name: str, known) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.7)
+    return f"; did you mean {', '.join(close)}?" if close else " (see docs/spec.md)"
 
 
 class Choice(_Model):
@@ -198,15 +226,16 @@ class Column(_Model):
 
 
 class Rows(_Model):
-    count: int | None = Field(None, ge=1, description="Fixed row count.")
+    count: int | None = Field(None, ge=1, le=limits.MAX_TABLE_ROWS, description="Fixed row count.")
     per: str | None = Field(None, description="Scale with another table's row count...")
-    ratio: float | None = Field(None, gt=0, description="...by this ratio.")
+    ratio: float | None = Field(None, gt=0, le=limits.MAX_RATIO, description="...by this ratio.")
     children_of: str | None = Field(None, description="1..n rows for every row of this parent table...")
     via: str | None = Field(None, description="...linked by this foreign-key column of this table...")
-    min_children: int = Field(1, ge=0)
-    max_children: int = Field(4, ge=1)
-    at_least: int = Field(1, ge=1, description="Lower bound after scaling.")
-    at_most: int | None = Field(None, ge=1, description="Upper bound after scaling.")
+    min_children: int = Field(1, ge=0, le=limits.MAX_CHILDREN)
+    max_children: int = Field(4, ge=1, le=limits.MAX_CHILDREN)
+    at_least: int = Field(1, ge=1, le=limits.MAX_TABLE_ROWS, description="Lower bound after scaling.")
+    at_most: int | None = Field(None, ge=1, le=limits.MAX_TABLE_ROWS,
+                                description="Upper bound after scaling.")
 
     @model_validator(mode="after")
     def _one_way(self) -> Rows:
@@ -368,10 +397,15 @@ def _format_error(err: ValidationError, origin: str) -> str:
 
 
 def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> DatasetSpec:
+    """The spec, if well formed and within the limits for one anchor row (a job's rows are checked later)."""
+    from .sizing import check_size  # sizing builds on this module's model
+
     try:
-        return DatasetSpec.model_validate(data)
+        spec = DatasetSpec.model_validate(data)
     except ValidationError as err:
         raise SpecError(_format_error(err, origin)) from None
+    check_size(spec, 1, origin)
+    return spec
 
 
 def load_spec(path: str | Path | None = None) -> DatasetSpec:

@@ -9,19 +9,23 @@ import ast
 import functools
 import operator
 import re
+import time
 import zlib
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import limits
 from .spec import (
     After,
     Aggregate,
     Choice,
     Column,
     ColumnType,
+    DatasetSpec,
     DatetimeRange,
     Expr,
     FakerPool,
@@ -31,6 +35,7 @@ from .spec import (
     Lookup,
     Phone,
     Sequence,
+    SpecError,
     Template,
 )
 
@@ -38,17 +43,51 @@ TS = pa.timestamp("s")
 
 
 @functools.lru_cache(maxsize=256)
-def faker_pool(provider: str, locale: str, size: int) -> pa.Array:
+def faker_pool(provider: str, locale: str, size: int, seconds: float = limits.POOL_SECONDS,
+               max_chars: int = limits.POOL_VALUE_CHARS) -> pa.Array:
+    """`size` values of the provider, or SpecError when one is not text or a number, is longer than
+    `max_chars`, or the pool would take over `seconds` (projected from the first values: slow fails fast)."""
     from faker import Faker
 
     fake = Faker(locale)
     # The pool depends only on what it is, not on the job, so it can be shared and cached.
     fake.seed_instance(zlib.crc32(f"{provider}|{locale}|{size}".encode()))
-    try:
-        method = getattr(fake, provider)
-    except AttributeError:
-        raise ValueError(f"Faker has no provider '{provider}' for locale {locale}") from None
-    return pa.array([str(method()) for _ in range(size)], pa.string())
+    method = getattr(fake, provider, None)
+    if method is None:
+        raise SpecError(f"Faker has no provider '{provider}' for locale {locale}")
+    values, start = [], time.monotonic()
+    for i in range(size):
+        value = method()
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+            kind = type(value).__name__
+            raise SpecError(f"Faker provider '{provider}' returned {kind}, not text or a number")
+        text = str(value)
+        if len(text) > max_chars:
+            raise SpecError(f"Faker provider '{provider}' returned a value of {len(text):,} characters; "
+                            f"the limit is {max_chars:,}")
+        values.append(text)
+        elapsed = time.monotonic() - start
+        if elapsed > seconds or (i >= _PROJECT_AFTER and elapsed / (i + 1) * size > seconds):
+            projected = elapsed / (i + 1) * size
+            raise SpecError(f"Faker provider '{provider}' ({locale}) is too slow: {size:,} values would take "
+                            f"about {projected:,.0f} s, over the budget of {seconds:g} s per pool; "
+                            f"use a smaller pool_size")
+    return pa.array(values, pa.string())
+
+
+_PROJECT_AFTER = 50  # values timed before projecting a pool's build time: the first calls warm Faker up
+
+
+def check_pools(spec: DatasetSpec) -> None:
+    """Build every Faker pool of the spec (cached for generation), naming the column of any that fails."""
+    for tname, table in spec.tables.items():
+        for cname, col in table.columns.items():
+            src = col.source
+            if isinstance(src, FakerPool):
+                try:
+                    faker_pool(src.provider, src.locale, src.pool_size)
+                except SpecError as err:
+                    raise SpecError(f"tables.{tname}.columns.{cname}.source: {err}") from None
 
 
 def rng_for(root: int, *names: str) -> np.random.Generator:

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from .ai import cli as ask_cli
 from .generation.spec import SpecError, export_json_schema, load_spec
 from .ids import PartitionKeyError
 from .layout import LAYERS
@@ -95,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_argument("--out", default=str(SCHEMA_FILE))
     check = sub.add_parser("validate", help="check a dataset spec and report every problem")
     check.add_argument("spec")
+    ask_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "ask":
+        return ask_cli.run(args)
 
     try:
         if args.command == "schema":

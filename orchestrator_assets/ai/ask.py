@@ -21,7 +21,7 @@ from ..generation.spec import DatasetSpec, SpecError, export_json_schema, load_s
 from ..requests import MAX_ROWS
 from ..settings import load_settings
 from . import planner
-from .providers import Provider, ProviderError, open_provider
+from .providers import Provider, open_provider
 from .settings import AISettings, ai_settings
 
 
@@ -263,8 +263,9 @@ def locale_facts(spec: DatasetSpec) -> dict[str, list[str] | str]:
 
 def summarize(spec: DatasetSpec, rows: int, notes: list[str]) -> str:
     counts = expected_rows(spec, rows)
-    lines = [f"Dataset spec {spec.name!r}: {len(spec.tables)} tables, {rows:,} {spec.anchor} "
-             f"(about {sum(counts.values()):,.0f} rows in all)", ""]
+    head = (f"Dataset spec {spec.name!r}: {len(spec.tables)} tables, {rows:,} {spec.anchor} "
+            f"(about {sum(counts.values()):,.0f} rows in all)")
+    lines = [head, ""]
     width = max(len(t) for t in spec.tables)
     for table in spec.tables:
         rate, kinds = error_profile(spec, table)
@@ -273,8 +274,9 @@ def summarize(spec: DatasetSpec, rows: int, notes: list[str]) -> str:
         errors = ", ".join(f"{k} {v:.1%}" for k, v in kinds.items()) or "none"
         lines.append(f"  {table:<{width}} {approx}{n:>12,.0f} rows  {rate:>4.0%} dirty: {errors}")
     facts = locale_facts(spec)
-    lines += ["", f"Locale: Faker {', '.join(facts['faker_locales']) or '-'}; phones region "
-                  f"{facts['phone_region']}; currency {', '.join(facts['currency']) or '-'}"]
+    locale = (f"Locale: Faker {', '.join(facts['faker_locales']) or '-'}; phones region {facts['phone_region']}; "
+              f"currency {', '.join(facts['currency']) or '-'}")
+    lines += ["", locale]
     left_out = [t for t in load_spec().tables if t not in spec.tables]
     if left_out:
         lines.append(f"Left out: {', '.join(left_out)}. Gold's marts need every built-in table, so a job of this "

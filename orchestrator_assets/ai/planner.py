@@ -79,12 +79,13 @@ PCT = r"(\d+(?:\.\d+)?)\s*(?:%|percent|per\s?cent)"
 DIRTY = r"(?:dirty|bad|broken|invalid|wrong|corrupt(?:ed)?|errors?|messy|noisy|erroneous|faulty|wrong)"
 NEG = r"(?:no|without|skip|skipping|drop|dropping|exclude|excluding|omit|omitting|minus|leave\s+out|remove)"
 # Words that carry no request of their own.
-STOP = set("""a an the of from for with and or in on at to by as is are be should have has having some any all
+_STOP_WORDS = """a an the of from for with and or in on at to by as is are be should have has having some any all
 my our your me us we i it its this that these those please give make create generate build want need like
 would could get just also plus each every per than about around roughly approximately approx ca data dataset
 datasets set shop store webshop web-shop online e-commerce ecommerce retailer retail business company site
 rows records table tables lines entries sample test realistic synthetic fake dirty messy mostly but
-""".split())
+"""
+STOP = frozenset(_STOP_WORDS.split())
 
 COUNTRIES = {
     # code: (words, Faker locale, currency, region names for locations.state)

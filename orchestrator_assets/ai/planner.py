@@ -73,7 +73,7 @@ def _alt(words: dict) -> str:
 
 
 TARGET = f"(?:{_alt(KIND_WORDS)}|{_alt(COLUMN_WORDS)}|{TABLE})"
-NUM = r"(\d+(?:[.,]\d+)*)"
+NUM = r"(\d{1,3}(?:[ ,.]\d{3})+(?![.,]?\d)|\d+(?:[.,]\d+)?)"
 SCALE = r"(k|m|mio|mil|mn|million|millions|thousand|thousands|bn|billion|billions)"
 PCT = r"(\d+(?:\.\d+)?)\s*(?:%|percent|per\s?cent)"
 DIRTY = r"(?:dirty|bad|broken|invalid|wrong|corrupt(?:ed)?|errors?|messy|noisy|erroneous|faulty|wrong)"
@@ -147,8 +147,8 @@ def table_of(word: str) -> str | None:
 
 def number(digits: str, scale: str | None) -> float:
     """'50,000' '1.000.000' '1.5' + 'm' -> a number; a separator before exactly three digits groups thousands."""
-    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", digits) and not scale:
-        return float(re.sub(r"[.,]", "", digits))
+    if re.fullmatch(r"\d{1,3}([ ,.]\d{3})+", digits) and not scale:
+        return float(re.sub(r"[ ,.]", "", digits))
     value = float(digits.replace(",", "."))
     factor = {"k": 1e3, "thousand": 1e3, "thousands": 1e3, "bn": 1e9, "billion": 1e9, "billions": 1e9}
     return value * (factor.get(scale or "", 1e6 if scale else 1))
@@ -164,7 +164,9 @@ class _Text:
         self.used = [False] * len(self.text)
 
     def find(self, pattern: str):
-        for m in re.finditer(r"(?<![\w.])" + pattern + r"(?![\w])", self.text):
+        # Understood parts are masked, so a later pattern neither matches across them nor loses a shorter match.
+        masked = "".join("\0" if used else c for c, used in zip(self.text, self.used, strict=True))
+        for m in re.finditer(r"(?<![\w.])" + pattern + r"(?![\w])", masked):
             if not any(self.used[m.start():m.end()]):
                 yield m
 
@@ -222,7 +224,7 @@ def _ranges(t: _Text, p: Plan) -> None:
     for m in t.find(r"(?:aged?|ages?|customers?\s+aged?)\s*" + span + r"(\d{1,3})" + to + r"(\d{1,3})(?:\s*years?(?:\s+old)?)?"):
         t.take(m)
         _age(p, int(m.group(1)), int(m.group(2)), m.group())
-    for m in t.find(r"(\d{1,3})" + to + r"(\d{1,3})[\s-]*years?[\s-]*old"):
+    for m in t.find(r"(?:(?:users?|customers?|people|shoppers?)\s+)?(\d{1,3})" + to + r"(\d{1,3})[\s-]*years?[\s-]*old"):
         t.take(m)
         _age(p, int(m.group(1)), int(m.group(2)), m.group())
     money = r"[$€£]?\s*(\d+(?:\.\d+)?)\s*(?:[$€£]|eur|euros?|usd|dollars?|gbp|pounds?)?"
@@ -324,7 +326,8 @@ def _rates(t: _Text, p: Plan) -> list[_Rate]:
         t.take(m)
         table, columns, kinds = _target(m.group(2))
         rates.append(_Rate(float(m.group(1)) / 100, table, columns, kinds, m.group()))
-    for m in t.find(r"(" + TARGET + r")\s+(?:at\s+|with\s+|around\s+)?" + PCT + r"(?:\s+" + DIRTY + r")?"):
+    # "orders with 10% errors" means the whole dataset, so "with" does not tie a share to a table.
+    for m in t.find(r"(" + TARGET + r")\s+(?:at\s+|around\s+)?" + PCT + r"(?:\s+" + DIRTY + r")?"):
         t.take(m)
         table, columns, kinds = _target(m.group(1))
         rates.append(_Rate(float(m.group(2)) / 100, table, columns, kinds, m.group()))

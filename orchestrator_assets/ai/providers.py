@@ -146,7 +146,7 @@ class AnthropicMessages(Provider):
 
         def call():
             return self.client.messages.create(
-                model=self.model, max_tokens=ANTHROPIC_MAX_TOKENS, temperature=0, system=system,
+                model=self.model, max_tokens=ANTHROPIC_MAX_TOKENS, system=system,
                 messages=messages, tools=[tool], tool_choice={"type": "tool", "name": TOOL_NAME})
 
         resp, calls = _retrying(self.settings, self.label, call, self.sdk)

@@ -217,8 +217,8 @@ def test_a_compatible_server_without_structured_output_is_asked_in_json_mode(env
     ({"AI_PROVIDER": "gemini"}, "AI_PROVIDER='gemini' is not supported"),
     ({"AI_PROVIDER": "openai"}, "AI_PROVIDER=openai needs AI_MODEL"),
     ({"AI_PROVIDER": "openai", "AI_MODEL": "m"}, "needs the key in OPENAI_API_KEY"),
-    ({"AI_PROVIDER": "azure_openai", "AZURE_OPENAI_ENDPOINT": "http://x"}, "needs AZURE_OPENAI_DEPLOYMENT and "
-                                                                             "OPENAI_API_VERSION"),
+    ({"AI_PROVIDER": "azure_openai", "AZURE_OPENAI_ENDPOINT": "http://x"},
+     "needs AZURE_OPENAI_DEPLOYMENT and OPENAI_API_VERSION"),
     ({"AI_PROVIDER": "openai_compatible", "AI_MODEL": "m"}, "needs AI_BASE_URL"),
     ({"AI_MAX_REPAIRS": "many"}, "AI_MAX_REPAIRS='many' is not a whole number"),
 ])

@@ -30,7 +30,7 @@ def _instance():
 
 
 def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
-           log_level: str = "WARNING"):
+           log_level: str = "WARNING", instance=None):
     """Register the job's request and partition, then run the Medallion job for it in this process."""
     from .definitions import defs
     from .requests import save_request
@@ -38,7 +38,7 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
     request = build_request(user, job, rows, seed, spec, compression)
     storage = defs.resources["storage"].get()
     save_request(storage, request)
-    instance = _instance()
+    instance = instance or _instance()
     instance.add_dynamic_partitions("jobs", [request.partition_key])
     result = defs.resolve_job_def("medallion_job").execute_in_process(
         partition_key=request.partition_key, instance=instance, raise_on_error=False,

@@ -8,10 +8,15 @@ years (first, last), departments, unhonoured (substrings of the not-honoured not
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from orchestrator_assets.ai.ask import column_share, error_profile, locale_facts
-from orchestrator_assets.ai.planner import PlanError, plan
+from orchestrator_assets.ai.planner import COUNTRIES, PlanError, plan
+from orchestrator_assets.cleaning.catalogue import CALLING_CODES
+from orchestrator_assets.cleaning.pandas_engine import EMAIL
+from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.generation.spec import parse_spec
 
 ALL = {"locations", "users", "categories", "products", "orders", "order_items", "payments", "shipments", "reviews",
@@ -179,3 +184,18 @@ def test_rows_given_separately_win_and_the_note_says_so():
     p = plan("50k orders", rows=700)
     assert p.rows == 700 and p.spec["tables"]["orders"]["rows"]["count"] == 700
     assert any("--rows 700" in note for note in p.not_honoured)
+
+
+@pytest.mark.parametrize("country", sorted(COUNTRIES))
+def test_every_country_generates_with_clean_values_that_pass_cleaning(country):
+    """Faker has each provider in each locale, and clean e-mails / phones are valid for the cleaning rules."""
+    words = COUNTRIES[country][0].split("|")[0].replace("\\", "").replace("s+", " ")
+    p = plan(f"200 orders from a {words} shop, no errors")
+    spec = parse_spec(p.spec)
+    assert spec.tables["locations"].columns["country_code"].source.values == [country]
+    ds = generate(spec, 200, 1, "t", "j")
+    emails = ds.tables["users"].clean.column("email").to_pylist()
+    assert all(re.fullmatch(EMAIL, e) for e in emails), [e for e in emails if not re.fullmatch(EMAIL, e)][:3]
+    code = CALLING_CODES.get(spec.default_phone_region, "1")
+    phones = ds.tables["users"].clean.column("phone").to_pylist()
+    assert all(ph.startswith(f"+{code}") and len(ph) == len(code) + 11 for ph in phones)

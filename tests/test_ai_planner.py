@@ -77,6 +77,7 @@ CASES = [
     ("Spanish shop with prices in euros", facts(locale="es_ES", currency="EUR", unhonoured=["phones stay +1"])),
     ("an American store, prices in GBP", facts(locale="en_US", region="US", currency="GBP", clean=True)),
     ("customers aged 18-65", facts(age=(18, 65), clean=True)),
+    ("customers aged 5-12", facts(age=(16, 90), unhonoured=["ages run from 13 to 120"])),
     ("ages between 20 and 40", facts(age=(20, 40), clean=True)),
     ("users 25 to 35 years old", facts(age=(25, 35), clean=True)),
     ("prices between 5 and 200", facts(price=(5, 200), clean=True)),

@@ -63,10 +63,13 @@ def open_library(log: Callable[[str], None] = lambda _line: None):
     """The schema library, or None when it is not installed or cannot open (ask works without it)."""
     try:
         from .library import SchemaLibrary
-    except ImportError:
-        return None
-    try:
+
         return SchemaLibrary.open()
+    except ModuleNotFoundError as err:
+        if err.name == f"{__package__}.library":
+            return None
+        log(f"schema library unavailable ({err}); the spec is saved as a file only")
+        return None
     except Exception as err:  # noqa: BLE001 - any failure of an optional store must not stop ask
         log(f"schema library unavailable ({type(err).__name__}: {err}); the spec is saved as a file only")
         return None
@@ -84,7 +87,7 @@ def ask(request: str, *, rows: int | None = None, owner: str = "", settings: AIS
             raise AskError(f"--reuse {reuse}: the schema library is not available")
         try:
             entry, spec = library.get(reuse)
-        except KeyError:
+        except (LookupError, ValueError):
             raise AskError(f"--reuse {reuse}: no spec with that id in the library") from None
         provenance = {"generator": "library", "reused": reuse, "prompt": request}
         notes: list[str] = []

@@ -56,7 +56,6 @@ class AskResult:
     path: Path | None = None
     entry_id: str | None = None
     similar: list[tuple[str, str, float]] = field(default_factory=list)  # (id, name, score)
-    library_note: str = ""
 
 
 def open_library(log: Callable[[str], None] = lambda _line: None):

@@ -158,7 +158,6 @@ class _Text:
     """The request and the parts of it already understood."""
 
     def __init__(self, request: str):
-        self.raw = request
         text = request.lower().replace("e-mail", "email").replace("’", "'")
         self.text = re.sub(r"\s+", " ", text)
         self.used = [False] * len(self.text)

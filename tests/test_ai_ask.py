@@ -52,6 +52,7 @@ def test_offline_ask_prints_the_summary_and_saves_a_spec_that_submit_can_use(env
     assert "Locale: Faker de_DE; phones region DE; currency EUR" in out
     assert "Left out: reviews" in out and "Gold step fails" in out
     assert "product and category names stay generic" in out
+    assert "  - users.email: 20% of rows" in out and "  - left out: reviews" in out
     spec_line = next(line for line in out.splitlines() if line.startswith("Spec: "))
     path = Path(spec_line.removeprefix("Spec: ").split()[0])
     spec = load_spec(path)

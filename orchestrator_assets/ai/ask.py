@@ -95,11 +95,12 @@ def ask(request: str, *, rows: int | None = None, owner: str = "", settings: AIS
     else:
         spec, provenance = _from_model(request, settings, provider or open_provider(settings), log)
         notes = []
+    understood = provenance.get("honoured", [])
     final_rows = rows or _anchor_rows(spec)
     if not 1 <= final_rows <= MAX_ROWS:
         raise AskError(f"the spec asks for {final_rows:,} {spec.anchor}, outside 1 to {MAX_ROWS:,}; nothing saved")
     provenance.update(rows=final_rows, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
-    result = AskResult(spec, final_rows, summarize(spec, final_rows, notes), provenance, similar=similar)
+    result = AskResult(spec, final_rows, summarize(spec, final_rows, notes, understood), provenance, similar=similar)
     result.path = save_spec_file(spec, provenance)
     if library is not None and not reuse:
         entry = library.add(spec, request=request, owner=owner, source="generated", provenance=provenance,
@@ -263,7 +264,7 @@ def locale_facts(spec: DatasetSpec) -> dict[str, list[str] | str]:
     return {"faker_locales": locales, "phone_region": spec.default_phone_region, "currency": currency}
 
 
-def summarize(spec: DatasetSpec, rows: int, notes: list[str]) -> str:
+def summarize(spec: DatasetSpec, rows: int, notes: list[str], understood: list[str] = ()) -> str:
     counts = expected_rows(spec, rows)
     head = (f"Dataset spec {spec.name!r}: {len(spec.tables)} tables, {rows:,} {spec.anchor} "
             f"(about {sum(counts.values()):,.0f} rows in all)")
@@ -283,6 +284,8 @@ def summarize(spec: DatasetSpec, rows: int, notes: list[str]) -> str:
     if left_out:
         lines.append(f"Left out: {', '.join(left_out)}. Gold's marts need every built-in table, so a job of this "
                      "spec builds Bronze and Silver and its Gold step fails")
+    if understood:
+        lines += ["Understood:"] + [f"  - {item}" for item in understood]
     if notes:
         lines += ["Not honoured:"] + [f"  - {note}" for note in notes]
     return "\n".join(lines)

@@ -200,3 +200,19 @@ def test_every_country_generates_with_clean_values_that_pass_cleaning(country):
     code = CALLING_CODES.get(spec.default_phone_region, "1")
     phones = ds.tables["users"].clean.column("phone").to_pylist()
     assert all(ph.startswith(f"+{code}") and len(ph) == len(code) + 11 for ph in phones)
+
+
+@pytest.mark.parametrize("request_text, table, column, kinds, share", [
+    ("20% of e-mails dirty", "users", "email", None, 0.20),
+    ("no errors, but 20% of e-mails dirty", "users", None, None, 0.20),
+    ("5% duplicates", "orders", None, {"exact_duplicate", "near_duplicate"}, 0.05),
+    ("10% of users dirty", "users", None, None, 0.10),
+])
+def test_the_generator_injects_the_shares_the_planner_promised(request_text, table, column, kinds, share):
+    spec = parse_spec(plan(request_text, rows=20_000).spec)
+    ds = generate(spec, 20_000, 3, "t", "j")
+    ledger = ds.ledger.to_pylist()
+    rows = ds.tables[table].clean.num_rows
+    hit = {e["row_key"] for e in ledger if e["table"] == table and (column is None or e["column"] == column)
+           and (kinds is None or e["error_kind"] in kinds)}
+    assert abs(len(hit) / rows - share) < 0.02, (len(hit), rows)

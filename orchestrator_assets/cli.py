@@ -10,6 +10,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from .ai import cli as ask_cli
 from .generation.spec import SpecError, export_json_schema, load_spec
 from .ids import PartitionKeyError
 from .layout import LAYERS
@@ -32,7 +33,7 @@ def _instance():
 
 
 def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
-           log_level: str = "WARNING"):
+           log_level: str = "WARNING", instance=None):
     """Register the job's request and partition, then run the Medallion job for it in this process."""
     request = build_request(user, job, rows, seed, spec, compression)  # refused before Dagster even loads
 
@@ -42,7 +43,7 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
 
     storage = defs.resources["storage"].get()
     save_request(storage, request)
-    instance = _instance()
+    instance = instance or _instance()
     for message in reap_dead_runs(instance):  # a killed earlier run must not hold the warehouse forever
         print(message, file=sys.stderr)
     instance.add_dynamic_partitions("jobs", [request.partition_key])
@@ -152,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("validate", help="check a dataset spec and report every problem, rows and size")
     check.add_argument("spec")
     check.add_argument("--rows", type=int, default=100_000, help="anchor rows to size the job for")
+    ask_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "ask":
+        return ask_cli.run(args)
 
     try:
         if args.command == "schema":

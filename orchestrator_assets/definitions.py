@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from .ai.job import ask_job
 from .assets.bronze import bronze
 from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
@@ -15,7 +16,7 @@ from .sync_job import sync_job
 
 defs = Definitions(
     assets=[bronze, silver, gold],
-    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job],
+    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job],
     sensors=[bronze_arrival_sensor, failed_run_sensor],
     schedules=[small_batch_sweep, large_batch_window],
     resources={

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from .ai import schemas_cli
 from .generation.spec import SpecError, export_json_schema, load_spec
 from .ids import PartitionKeyError
 from .layout import LAYERS
@@ -31,12 +32,15 @@ def _instance():
 def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
            log_level: str = "WARNING"):
     """Register the job's request and partition, then run the Medallion job for it in this process."""
+    from .ai.library import remember
     from .definitions import defs
     from .requests import save_request
 
     request = build_request(user, job, rows, seed, spec, compression)
     storage = defs.resources["storage"].get()
     save_request(storage, request)
+    if spec:
+        remember(request.spec, owner=request.user, source="file", partition_key=request.partition_key)
     instance = _instance()
     instance.add_dynamic_partitions("jobs", [request.partition_key])
     result = defs.resolve_job_def("medallion_job").execute_in_process(
@@ -95,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_argument("--out", default=str(SCHEMA_FILE))
     check = sub.add_parser("validate", help="check a dataset spec and report every problem")
     check.add_argument("spec")
+    schemas_cli.add_parser(sub)
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "schemas":
+            return schemas_cli.run(args)
         if args.command == "schema":
             Path(args.out).write_text(json.dumps(export_json_schema(), indent=2) + "\n")
             print(args.out)

@@ -245,3 +245,14 @@ def test_azure_openai_deployment_and_a_switch_of_embedder_re_embeds_every_entry(
     with pytest.raises(ValueError, match="AI_EMBEDDINGS='word2vec' is not supported"):
         monkeypatch.setenv("AI_EMBEDDINGS", "word2vec")
         SchemaLibrary.open(tmp_path)
+
+
+def test_a_switch_interrupted_after_the_old_collection_was_dropped_is_finished_on_open(tmp_path):
+    lib = SchemaLibrary.open(tmp_path, "local")
+    lib.add(load_spec(HOTEL), source="file")
+    before = lib.list()
+    # The state a switch leaves between dropping the old collection and renaming the new one.
+    lib._client.get_collection("specs", embedding_function=None).modify(name="specs_rebuild")
+    reopened = SchemaLibrary.open(tmp_path, "local")
+    assert reopened.list() == before
+    assert [c.name for c in reopened._client.list_collections()] == ["specs"]

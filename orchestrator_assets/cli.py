@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .ai import cli as ask_cli
+from .ai import schemas_cli
 from .generation.spec import SpecError, export_json_schema, load_spec
 from .ids import PartitionKeyError
 from .layout import LAYERS
@@ -37,12 +38,15 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
     """Register the job's request and partition, then run the Medallion job for it in this process."""
     request = build_request(user, job, rows, seed, spec, compression)  # refused before Dagster even loads
 
+    from .ai.library import remember
     from .definitions import defs
     from .requests import save_request
     from .run_workers import reap_dead_runs, worker_tags
 
     storage = defs.resources["storage"].get()
     save_request(storage, request)
+    if spec:
+        remember(request.spec, owner=request.user, source="file", partition_key=request.partition_key)
     instance = instance or _instance()
     for message in reap_dead_runs(instance):  # a killed earlier run must not hold the warehouse forever
         print(message, file=sys.stderr)
@@ -154,11 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("spec")
     check.add_argument("--rows", type=int, default=100_000, help="anchor rows to size the job for")
     ask_cli.add_parser(sub)
+    schemas_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "ask":
         return ask_cli.run(args)
 
     try:
+        if args.command == "schemas":
+            return schemas_cli.run(args)
         if args.command == "schema":
             Path(args.out).write_text(json.dumps(export_json_schema(), indent=2) + "\n")
             print(args.out)

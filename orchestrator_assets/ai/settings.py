@@ -11,7 +11,7 @@ AI_MAX_REPAIRS       answers that fail validation are sent back with the errors 
 AI_RETRIES           rate-limited (429), timed-out, unreachable or 5xx calls are retried this often (3)
 AI_BACKOFF_SECONDS   the first retry waits this long, each next one twice as long (1.0)
 AI_TIMEOUT_SECONDS   one model call may take this long (120)
-AI_LIBRARY_MIN_SCORE library specs at least this close to a request are offered before a new one is made (0.75)
+AI_LIBRARY_MIN_SCORE library specs at least this close to a request are offered before a new one is made (0.82, from the schema-library benchmark)
 Keys, from the environment only and read when a provider is opened: OPENAI_API_KEY (openai; optional for
 openai_compatible), AZURE_OPENAI_API_KEY, ANTHROPIC_API_KEY. They never appear in logs, errors or stored specs.
 """
@@ -81,7 +81,7 @@ def ai_settings() -> AISettings:
         retries=int(_number("AI_RETRIES", 3, 0, 10, whole=True)),
         backoff_seconds=_number("AI_BACKOFF_SECONDS", 1.0, 0, 60),
         timeout_seconds=_number("AI_TIMEOUT_SECONDS", 120, 0.01, 3600),
-        library_min_score=_number("AI_LIBRARY_MIN_SCORE", 0.75, 0, 1),
+        library_min_score=_number("AI_LIBRARY_MIN_SCORE", 0.82, 0, 1),
     )
     missing = _missing(settings)
     if missing:

@@ -230,3 +230,15 @@ def test_ask_submit_runs_the_job_end_to_end(env, tmp_path):
     assert summary["gold"]["fact_orders"] == summary["silver"]["orders"] > 0
     manifest = json.loads(next((tmp_path / "data" / "storage").rglob("manifest.json")).read_text())
     assert manifest["spec_name"] == "ecommerce_fr"
+
+
+def test_ask_finds_its_earlier_spec_in_the_real_schema_library(offline):
+    from orchestrator_assets.ai.library import SchemaLibrary
+
+    library = SchemaLibrary.open()
+    first = ask(GERMAN, owner="alice", library=library)
+    entry, stored = library.get(first.entry_id)
+    assert stored.digest() == first.spec.digest() and entry.owner == "alice" and entry.source == "generated"
+    second = ask("fifty thousand orders of a fashion store in Germany, dirty e-mails, without reviews",
+                 library=library)
+    assert second.similar and second.similar[0][0] == first.entry_id

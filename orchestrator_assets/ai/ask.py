@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ def ask(request: str, *, rows: int | None = None, owner: str = "", settings: AIS
     result.path = save_spec_file(spec, provenance)
     if library is not None and not reuse:
         entry = library.add(spec, request=request, owner=owner, source="generated", provenance=provenance,
-                            tags=[provenance["generator"]])
+                            tags=[re.sub(r"[^a-z0-9_.-]+", "-", provenance["generator"].lower()).strip("-")])
         result.entry_id = entry.id
     elif reuse:
         result.entry_id = reuse

@@ -26,8 +26,8 @@ REBUILD_BATCH = 64  # texts per embeddings call when re-embedding (providers cap
 ID_LENGTH = 12
 SOURCES = ("builtin", "file", "generated")
 MAX_RESULTS = 50
-_ID = re.compile(f"^[0-9a-f]{{{ID_LENGTH}}}$")
-_TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+_ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
+_TAG = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 _LISTS = ("tags", "tables", "columns", "jobs")
 
 
@@ -69,7 +69,7 @@ def entry_id(spec: DatasetSpec) -> str:
 
 
 def check_entry_id(value: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise LibraryError(f"invalid schema id {value!r}: expected {ID_LENGTH} hex digits (see `orchestrator "
                            "schemas list`)")
     return value
@@ -92,7 +92,7 @@ def _check_tags(tags: Sequence[str]) -> list[str]:
     cleaned = []
     for tag in tags:
         t = tag.strip().lower() if isinstance(tag, str) else tag
-        if not isinstance(t, str) or not _TAG.match(t):
+        if not isinstance(t, str) or not _TAG.fullmatch(t):
             raise LibraryError(f"invalid tag {tag!r}: use 1-40 characters of a-z, 0-9, '_', '.' or '-'")
         if t not in cleaned:
             cleaned.append(t)

@@ -299,11 +299,11 @@ def _cross_check(spec: DatasetSpec):
         yield f"anchor '{spec.anchor}' is not a table"
     for tname, table in tables.items():
         where = f"tables.{tname}"
-        if not re.match(NAME, tname):
+        if not re.fullmatch(NAME, tname):
             yield f"{where}: table names are lower_snake_case"
         cols = table.columns
         for cname, col in cols.items():
-            if not re.match(NAME, cname):
+            if not re.fullmatch(NAME, cname):
                 yield f"{where}.columns.{cname}: column names are lower_snake_case"
         pk = cols.get(table.primary_key)
         if pk is None:

@@ -245,7 +245,7 @@ def industry_specs():
                "return, damage fees.", "rentals", {
                    "customers": table("Renters.", per("rentals", 0.4), "customer_id", {
                        "first_name": person("first_name", "en_US"), "last_name": person("last_name", "en_US"),
-                       "license_number": text("bothify"), "phone": phone(1)}),
+                       "license_number": text("license_plate"), "phone": phone(1)}),
                    "branches": table("Rental stations.", fixed(30), "branch_id", {"city": text("city")}),
                    "vehicles": table("The fleet.", fixed(400), "vehicle_id", {
                        "branch_id": fk("branches"), "make": enum(["toyota", "ford", "vw", "bmw", "tesla"]),
@@ -274,12 +274,12 @@ def industry_specs():
                        "first_name": person("first_name", "en_US"), "last_name": person("last_name", "en_US"),
                        "passport_country": text("country_code"), "email": email("en_US")}),
                    "flights": table("Scheduled flights.", per("tickets", 0.01), "flight_id", {
-                       "flight_number": text("bothify"), "origin": enum(["JFK", "LHR", "FRA", "NRT", "CDG"], "upper"),
+                       "flight_number": text("license_plate"), "origin": enum(["JFK", "LHR", "FRA", "NRT", "CDG"], "upper"),
                        "destination": enum(["SFO", "DXB", "SIN", "MAD", "AMS"], "upper"), "departs_at": when()}),
                    "tickets": table("A booked seat.", fixed(1000), "ticket_id", {
                        "passenger_id": fk("passengers"), "flight_id": fk("flights", zipf=True),
                        "fare_class": enum(["economy", "premium", "business", "first"]), "fare": money(50, 9000),
-                       "seat": text("bothify")}),
+                       "seat": text("building_number")}),
                })
     yield spec("pharmacy_prescriptions", "Pharmacy: patients, doctors, medicines and the prescriptions filled "
                "with dosage and quantity.", "prescriptions", {
@@ -375,7 +375,7 @@ def industry_specs():
     yield spec("b2b_wholesale", "B2B wholesale distributor: business customers, purchase orders with lines, "
                "invoices on net terms.", "purchase_orders", {
                    "companies": table("Business buyers.", per("purchase_orders", 0.1), "company_id", {
-                       "company_name": text("company"), "vat_id": text("bothify"), "city": text("city")}),
+                       "company_name": text("company"), "vat_id": text("iban"), "city": text("city")}),
                    "articles": table("Wholesale articles.", fixed(500), "article_id", {
                        "name": text("catch_phrase"), "pack_size": number(1, 100, 1, 1000),
                        "unit_price": money(1, 500)}),

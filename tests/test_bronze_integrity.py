@@ -259,3 +259,27 @@ def test_cli_reseal(store, tmp_path):
     missing = subprocess.run([*cli, "--job", "nope"], check=False, env=env, capture_output=True, text=True,
                              timeout=120)
     assert missing.returncode == 2 and "no Bronze manifest for alice.nope" in missing.stderr
+
+
+def test_parts_are_read_one_by_one_when_one_of_them_is_odd(tmp_path, spec, monkeypatch):
+    from orchestrator_assets.generation import bronze
+    from orchestrator_assets.generation.generator import generate
+
+    monkeypatch.setattr(bronze, "ROWS_PER_PART", 150)
+    store = LocalStorage(tmp_path)
+    manifest, _ = bronze.write_bronze(store, generate(spec, 300, 3, "alice", "job-1"), "alice", "job-1", 300)
+    parts = manifest.tables["web_events"]["parts"]
+    assert len(parts) >= 3 and [p["lines"] for p in parts[:-1]] == [150] * (len(parts) - 1)
+    clean_partition(store, manifest, ENGINES["duckdb"]())
+    baseline = read_silver(store, "web_events", "alice", "job-1")
+    insert_line(store.path(parts[1]["key"]), 4, b"null\n")
+    insert_line(store.path(parts[1]["key"]), 9, b"\r\n")
+    reseal_bronze(store, "alice", "job-1")
+
+    result = clean_partition(store, read_manifest(store, "alice", "job-1"), ENGINES["duckdb"]())
+
+    assert result.tables["web_events"]["bronze_rows"] == manifest.rows("web_events") + 2
+    quarantine = read_silver(store, "web_events", "alice", "job-1", quarantine=True).to_pylist()
+    assert sorted((q["_bronze_row"], q["_malformed"]) for q in quarantine if q["_rule"] == "malformed_record") == \
+        [(150 + 4, "null"), (150 + 9, "")]
+    assert rows(read_silver(store, "web_events", "alice", "job-1")) == rows(baseline)

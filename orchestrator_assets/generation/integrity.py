@@ -13,11 +13,14 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from ..storage.base import CHUNK, ObjectNotFound, Storage
+
+if TYPE_CHECKING:
+    from .bronze import Manifest
 
 # Lines longer than this are quarantined without being parsed, and never held whole in memory.
 LINE_LIMIT = 16 << 20
@@ -117,7 +120,7 @@ class BronzeCheck:
         return out
 
 
-def verify_bronze(storage: Storage, manifest) -> BronzeCheck:
+def verify_bronze(storage: Storage, manifest: Manifest) -> BronzeCheck:
     """Check every part's size, SHA-256 and line count against the manifest; raise naming each mismatch."""
     check, problems = BronzeCheck(), []
     for table, info in manifest.tables.items():

@@ -283,3 +283,13 @@ def test_parts_are_read_one_by_one_when_one_of_them_is_odd(tmp_path, spec, monke
     assert sorted((q["_bronze_row"], q["_malformed"]) for q in quarantine if q["_rule"] == "malformed_record") == \
         [(150 + 4, "null"), (150 + 9, "")]
     assert rows(read_silver(store, "web_events", "alice", "job-1")) == rows(baseline)
+
+
+def test_a_missing_part_fails_the_silver_step_naming_it(store):
+    clean_partition(store, read_manifest(store, "alice", "job-1"), ENGINES["pandas"]())
+    before = silver_objects(store)
+    key = read_manifest(store, "alice", "job-1").tables["payments"]["parts"][0]["key"]
+    store.delete(key)
+    with pytest.raises(BronzeIntegrityError, match=f"Bronze part {key} is listed in the manifest but missing"):
+        clean_partition(store, read_manifest(store, "alice", "job-1"), ENGINES["pandas"]())
+    assert silver_objects(store) == before

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from .. import layout
 from ..generation.bronze import Manifest, read_bronze
-from ..generation.integrity import explain, verify_bronze
+from ..generation.integrity import explain, verified_bronze
 from ..storage.base import Storage
 from .catalogue import plan_table, table_order
 from .engine import Engine, ParentKeys, sum_by_rule
@@ -62,16 +62,16 @@ def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> Par
     user, job = manifest.data["user"], manifest.data["job"]
     spec = manifest.spec
     started = time.perf_counter()
-    verified = verify_bronze(storage, manifest)  # before anything is cleaned: Bronze must be what it was
     result = PartitionResult(engine.name)
     parent_keys: dict[str, ParentKeys] = {}
-    con = duckdb.connect()
-    with storage.scratch() as tmp:
+    # Before anything is cleaned: Bronze must be what its manifest says.
+    with storage.scratch() as tmp, verified_bronze(storage, manifest) as verified:
+        con = duckdb.connect()
         staged = []
         try:
             for name in table_order(spec):
                 plan = plan_table(spec, name)
-                bronze = read_bronze(con, storage, manifest, name, verified.scans)
+                bronze = read_bronze(con, storage, manifest, name, verified)
                 verified.reconcile(name, "the Bronze reader's output", bronze.num_rows)
                 cleaned = engine.clean_table(bronze, plan, parent_keys)
                 verified.reconcile(name, "Silver + quarantine", cleaned.silver.num_rows + cleaned.quarantine.num_rows)

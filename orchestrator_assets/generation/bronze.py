@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from .. import layout
 from ..storage.base import Storage, sha256_file
 from .generator import GeneratedDataset, bronze_columns
-from .integrity import PartScan, read_lines, scan_part, with_reasons
+from .integrity import BronzeCheck, PartScan, read_lines, scan_file, with_reasons
 from .spec import DatasetSpec, parse_spec
 
 ROWS_PER_PART = 1_000_000
@@ -136,32 +136,38 @@ def read_ledger(storage: Storage, manifest: Manifest) -> pa.Table:
 
 
 def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Manifest, table: str,
-                scans: dict[str, PartScan] | None = None) -> pa.Table:
+                verified: BronzeCheck | None = None) -> pa.Table:
     """Every column as text, plus `_bronze_row` (line order) and `_malformed` (the raw line if it is not JSON).
 
     One row per line, always. The fast JSON reader takes parts whose lines it accounts for one by one (same
     count, no over-long line, no all-empty row that might be a JSON `null`); any other part is read line by
     line (integrity.read_lines), so a broken, blank or over-long line becomes a quarantinable row.
-    `scans` are the parts' verified scans (integrity.verify_bronze); without them each part is scanned here.
+    `verified`: the partition's checked parts (integrity.verified_bronze); without it the table is scanned here.
     """
-    columns = manifest.tables[table]["columns"]
     keys = [p["key"] for p in manifest.tables[table]["parts"]]
-    scans = scans or {k: scan_part(storage, k) for k in keys}
+    if verified is not None:
+        return _read_parts(con, verified.root, keys, verified.scans, manifest.tables[table]["columns"])
     with storage.local_view(keys) as root:
-        files = [str(root / k) for k in keys]
-        if not any(scans[k].long_lines for k in keys):
-            whole = _read_fast(con, files, columns, 0, sum(scans[k].lines for k in keys))
-            if whole is not None:
-                return whole
-        pieces, reasons, offset = [], {}, 0
-        for key, file in zip(keys, files):
-            piece = None if scans[key].long_lines else _read_fast(con, [file], columns, offset, scans[key].lines)
-            if piece is None:
-                piece, found = _read_exact(con, Path(file), key, columns, offset)
-                reasons.update(found)
-            pieces.append(piece)
-            offset += scans[key].lines
-        return with_reasons(pa.concat_tables(pieces), reasons)
+        scans = {k: scan_file(root / k, k) for k in keys}
+        return _read_parts(con, root, keys, scans, manifest.tables[table]["columns"])
+
+
+def _read_parts(con: duckdb.DuckDBPyConnection, root: Path, keys: list[str], scans: dict[str, PartScan],
+                columns: list[str]) -> pa.Table:
+    files = [str(root / k) for k in keys]
+    if not any(scans[k].long_lines for k in keys):
+        whole = _read_fast(con, files, columns, 0, sum(scans[k].lines for k in keys))
+        if whole is not None:
+            return whole
+    pieces, reasons, offset = [], {}, 0
+    for key, file in zip(keys, files):
+        piece = None if scans[key].long_lines else _read_fast(con, [file], columns, offset, scans[key].lines)
+        if piece is None:
+            piece, found = _read_exact(con, Path(file), key, columns, offset)
+            reasons.update(found)
+        pieces.append(piece)
+        offset += scans[key].lines
+    return with_reasons(pa.concat_tables(pieces), reasons)
 
 
 def _read_fast(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str], offset: int,

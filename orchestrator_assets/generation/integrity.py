@@ -1,7 +1,7 @@
 """Bronze integrity: each part is what its manifest says, and each of its lines becomes a row.
 
 One streaming pass per part gives its size, SHA-256 and line count and spots lines too long to parse; the
-Silver step runs it before it cleans anything (`verify_bronze`), so an edited or truncated part fails the step
+Silver step runs it before it cleans anything (`verified_bronze`), so an edited or truncated part fails the step
 by name instead of reaching Silver. `read_lines` is the exact reader for parts the fast JSON reader cannot
 account for: every line, blank, broken or huge, comes out as one row, in bounded memory.
 """
@@ -11,6 +11,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,10 +78,22 @@ def _hashed(chunks: Iterable[bytes], digest, size: list[int]) -> Iterator[bytes]
 
 def scan_part(storage: Storage, key: str) -> PartScan:
     """Size and SHA-256 of the stored bytes, and line count of the text, in one streamed pass."""
+    try:
+        return _scan(storage.iter_chunks(key), key)
+    except ObjectNotFound:
+        raise BronzeIntegrityError(f"Bronze part {key} is listed in the manifest but missing from storage") from None
+
+
+def scan_file(path: Path, key: str) -> PartScan:
+    """The same, of a local copy of the part."""
+    return _scan(file_chunks(path), key)
+
+
+def _scan(chunks: Iterable[bytes], key: str) -> PartScan:
     digest, size = hashlib.sha256(), [0]
     lines = long_lines = run = 0  # run: bytes since the last newline
     try:
-        for piece in _pieces(_hashed(storage.iter_chunks(key), digest, size), key.endswith(".gz"), key):
+        for piece in _pieces(_hashed(chunks, digest, size), key.endswith(".gz"), key):
             newlines = piece.count(b"\n")
             if not newlines:
                 run += len(piece)
@@ -88,8 +101,6 @@ def scan_part(storage: Storage, key: str) -> PartScan:
             long_lines += run + piece.index(b"\n") > LINE_LIMIT
             run = len(piece) - piece.rindex(b"\n") - 1
             lines += newlines
-    except ObjectNotFound:
-        raise BronzeIntegrityError(f"Bronze part {key} is listed in the manifest but missing from storage") from None
     except zlib.error as err:
         raise BronzeIntegrityError(f"Bronze part {key} is not a readable gzip file ({err})") from None
     if run:  # a last line without a newline is a line too
@@ -100,7 +111,8 @@ def scan_part(storage: Storage, key: str) -> PartScan:
 
 @dataclass
 class BronzeCheck:
-    """The verified parts of one partition, for the reader and the row count checks."""
+    """The verified parts of one partition, where they can be read, for the reader and the row count checks."""
+    root: Path  # each part at root/<key>
     scans: dict[str, PartScan] = field(default_factory=dict)
     unverified: dict[str, list[str]] = field(default_factory=dict)  # table -> parts without a recorded SHA-256
     table_lines: dict[str, int] = field(default_factory=dict)
@@ -120,40 +132,61 @@ class BronzeCheck:
         return out
 
 
-def verify_bronze(storage: Storage, manifest: Manifest) -> BronzeCheck:
-    """Check every part's size, SHA-256 and line count against the manifest; raise naming each mismatch."""
-    check, problems = BronzeCheck(), []
-    for table, info in manifest.tables.items():
-        lines = 0
-        for part in info["parts"]:
-            try:
-                scan = scan_part(storage, part["key"])
-            except BronzeIntegrityError as err:
-                problems.append(str(err))
-                continue
-            check.scans[scan.key] = scan
-            lines += scan.lines
-            expected = (part.get("bytes"), part.get("sha256"))
-            if part.get("sha256") is None:
-                check.unverified.setdefault(table, []).append(scan.key)
-            if (expected[0] is not None and expected[0] != scan.bytes) or expected[1] not in (None, scan.sha256):
-                problems.append(f"Bronze part {scan.key}: the manifest records {_describe(*expected)}, "
-                                f"storage holds {_describe(scan.bytes, scan.sha256)}")
-            elif part.get("lines") not in (None, scan.lines):
-                problems.append(f"Bronze part {scan.key}: the manifest records {part['lines']:,} lines, "
-                                f"the part holds {scan.lines:,}")
-        check.table_lines[table] = lines
-        if not problems and not all("lines" in p for p in info["parts"]) and lines != info["rows"]:
-            # Manifests from before per-part line counts: the table's row count is the reference.
-            problems.append(f"Bronze table {table}: the manifest records {info['rows']:,} rows, "
-                            f"its parts hold {lines:,} lines")
-    if problems:
-        user, job = manifest.data["user"], manifest.data["job"]
-        raise BronzeIntegrityError(
-            "Bronze does not match its manifest, so Silver was not written (the previous Silver is unchanged):\n  "
-            + "\n  ".join(problems)
-            + f"\nIf Bronze was changed on purpose, record it with: orchestrator bronze reseal --user {user} --job {job}")
-    return check
+@contextmanager
+def verified_bronze(storage: Storage, manifest: Manifest) -> Iterator[BronzeCheck]:
+    """Every part's size, SHA-256 and line count checked against the manifest; raises naming each mismatch.
+
+    The parts are checked where they are then read (a cloud backend's local copy), so the bytes cleaned are
+    the bytes verified, and a cloud part is downloaded once.
+    """
+    keys = [p["key"] for info in manifest.tables.values() for p in info["parts"]]
+    missing = [k for k in keys if not storage.exists(k)]
+    if missing:
+        _refuse(manifest, [f"Bronze part {k} is listed in the manifest but missing from storage" for k in missing])
+    with storage.local_view(keys) as root:
+        check = BronzeCheck(root)
+        problems = []
+        for table, info in manifest.tables.items():
+            lines = 0
+            for part in info["parts"]:
+                try:
+                    scan = scan_file(root / part["key"], part["key"])
+                except BronzeIntegrityError as err:
+                    problems.append(str(err))
+                    continue
+                check.scans[scan.key] = scan
+                lines += scan.lines
+                problem = _compare(part, scan)
+                if problem:
+                    problems.append(problem)
+                if part.get("sha256") is None:
+                    check.unverified.setdefault(table, []).append(scan.key)
+            check.table_lines[table] = lines
+            if not all("lines" in p for p in info["parts"]) and lines != info["rows"]:
+                # Manifests from before per-part line counts: the table's row count is the reference.
+                problems.append(f"Bronze table {table}: the manifest records {info['rows']:,} rows, "
+                                f"its parts hold {lines:,} lines")
+        if problems:
+            _refuse(manifest, problems)
+        yield check
+
+
+def _compare(part: dict[str, Any], scan: PartScan) -> str | None:
+    size, sha256 = part.get("bytes"), part.get("sha256")
+    if (size is not None and size != scan.bytes) or sha256 not in (None, scan.sha256):
+        return (f"Bronze part {scan.key}: the manifest records {_describe(size, sha256)}, "
+                f"storage holds {_describe(scan.bytes, scan.sha256)}")
+    if part.get("lines") not in (None, scan.lines):
+        return f"Bronze part {scan.key}: the manifest records {part['lines']:,} lines, the part holds {scan.lines:,}"
+    return None
+
+
+def _refuse(manifest: Manifest, problems: list[str]) -> None:
+    user, job = manifest.data["user"], manifest.data["job"]
+    raise BronzeIntegrityError(
+        "Bronze does not match its manifest, so Silver was not written (the previous Silver is unchanged):\n  "
+        + "\n  ".join(problems)
+        + f"\nIf Bronze was changed on purpose, record it with: orchestrator bronze reseal --user {user} --job {job}")
 
 
 def _describe(size: int | None, sha256: str | None) -> str:

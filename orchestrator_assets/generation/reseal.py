@@ -1,6 +1,6 @@
 """Accept a deliberate change to Bronze: record the parts' new sizes, hashes and line counts in the manifest.
 
-The Silver step refuses Bronze that differs from its manifest (integrity.verify_bronze). Someone who edited a
+The Silver step refuses Bronze that differs from its manifest (integrity.verified_bronze). Someone who edited a
 part on purpose (removed a bad line, say) reseals the partition; the manifest keeps a record of when, and of
 what each changed part was before.
 """

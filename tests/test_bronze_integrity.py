@@ -75,7 +75,7 @@ def test_every_line_is_parsed_or_quarantined_big_blank_crlf_and_odd_ones_include
     junk_20mb = b"x" * (20 * MB)
     json_60mb = b'{"review_id": 999999, "title": "' + b"y" * (60 * MB) + b'"}'
     inserted = {10: b"", 20: b"   ", 30: b"null", 40: b"[1, 2, 3]", 50: b'"just text"', 60: b"42",
-                70: junk_20mb, 80: json_60mb}
+                70: junk_20mb, 80: json_60mb, 90: b'{"review_id": 5, "title": "caf\xe9"}'}
     with open(reviews, "wb") as out:
         for i, line in enumerate(original):
             if i in inserted:
@@ -105,12 +105,13 @@ def test_every_line_is_parsed_or_quarantined_big_blank_crlf_and_odd_ones_include
     assert {r: q["_malformed"] for r, q in malformed.items()} == {
         row_of[10]: "", row_of[20]: "   ", row_of[30]: "null", row_of[40]: "[1, 2, 3]",
         row_of[50]: '"just text"', row_of[60]: "42",
-        row_of[70]: "x" * KEEP, row_of[80]: json_60mb[:KEEP].decode()}
+        row_of[70]: "x" * KEEP, row_of[80]: json_60mb[:KEEP].decode(), row_of[90]: '{"review_id": 5, "title": "caf\\xe9"}'}
     for i, line in ((70, junk_20mb), (80, json_60mb)):
         reason = malformed[row_of[i]]["_reason"]
         assert f"{len(line):,} bytes" in reason and hashlib.sha256(line).hexdigest() in reason, reason
     assert "blank" in malformed[row_of[10]]["_reason"] and "blank" in malformed[row_of[20]]["_reason"]
     assert malformed[row_of[40]]["_reason"] == "line is not a JSON object"
+    assert "is not UTF-8" in malformed[row_of[90]]["_reason"]
 
     # Every original line, CRLF or last without a newline, was parsed exactly as before.
     expected = baseline["reviews"].to_pylist()

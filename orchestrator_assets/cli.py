@@ -13,7 +13,7 @@ from pathlib import Path
 from .ai import cli as ask_cli
 from .ai import schemas_cli
 from .generation.spec import SpecError, export_json_schema, load_spec
-from .ids import PartitionKeyError
+from .ids import PartitionKeyError, check_id
 from .layout import LAYERS
 from .requests import RequestError, build_request
 from .settings import PROJECT_DIR, STORAGE_BACKENDS, SettingsError, load_settings, storage_settings
@@ -143,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--to", dest="target", required=True, choices=STORAGE_BACKENDS)
     sync.add_argument("--partition", action="append", required=True, help="user.job (repeatable)")
     sync.add_argument("--layers", default=",".join(LAYERS), help=f"comma-separated, of: {', '.join(LAYERS)}")
+    bronze = sub.add_parser("bronze", help="maintain Bronze partitions").add_subparsers(dest="action", required=True)
+    reseal = bronze.add_parser("reseal", help="after a deliberate edit of a job's Bronze parts, record their new "
+                                              "sizes, SHA-256 and line counts in its manifest")
+    reseal.add_argument("--user", required=True)
+    reseal.add_argument("--job", required=True)
     demo = sub.add_parser("demo", help="run the main job end to end and print a summary")
     demo.add_argument("--rows", type=int, default=100_000)
     demo.add_argument("--seed", type=int, default=42)
@@ -191,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
                                      [layer.strip() for layer in args.layers.split(",") if layer.strip()],
                                      log=lambda line: print(line, file=sys.stderr))
             print(json.dumps(report.to_json()))
+        elif args.command == "bronze":
+            from .generation.reseal import reseal_bronze
+            from .storage.backends import open_storage
+
+            user, job = check_id(args.user, "user"), check_id(args.job, "job")
+            print(json.dumps(reseal_bronze(open_storage(storage_settings()), user, job), indent=2))
         elif args.command == "databricks-upload":
             from databricks.sdk import WorkspaceClient
 

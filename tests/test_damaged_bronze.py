@@ -1,12 +1,12 @@
 """A damaged Bronze file: broken lines are quarantined verbatim, the rest is cleaned, nothing is lost."""
-import json
 import shutil
 
 import pytest
 
 from orchestrator_assets.cleaning.engines import ENGINES
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
-from orchestrator_assets.generation.bronze import Manifest
+from orchestrator_assets.generation.bronze import read_manifest
+from orchestrator_assets.generation.reseal import reseal_bronze
 from orchestrator_assets.storage.local import LocalStorage
 
 
@@ -20,7 +20,8 @@ def test_broken_lines_go_to_quarantine(tmp_path, bronze_store, engine):
     lines[5] = '{"review_id": 6, "rating": '  # cut off mid-write upstream
     lines[9] = "[1, 2, 3]"  # valid JSON, not a record
     part.write_text("\n".join(lines) + "\n")
-    damaged = Manifest(json.loads(json.dumps(manifest.data)))
+    reseal_bronze(store, "alice", "job-1")  # a deliberate edit: without it the Silver step refuses the part
+    damaged = read_manifest(store, "alice", "job-1")
 
     result = clean_partition(store, damaged, ENGINES[engine]())
 

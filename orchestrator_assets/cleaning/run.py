@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from .. import layout
 from ..generation.bronze import Manifest, read_bronze
+from ..generation.integrity import explain, verified_bronze
 from ..storage.base import Storage
 from .catalogue import plan_table, table_order
 from .engine import Engine, ParentKeys, sum_by_rule
@@ -63,20 +64,24 @@ def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> Par
     started = time.perf_counter()
     result = PartitionResult(engine.name)
     parent_keys: dict[str, ParentKeys] = {}
-    con = duckdb.connect()
-    with storage.scratch() as tmp:
+    # Before anything is cleaned: Bronze must be what its manifest says.
+    with storage.scratch() as tmp, verified_bronze(storage, manifest) as verified:
+        con = duckdb.connect()
         staged = []
         try:
             for name in table_order(spec):
                 plan = plan_table(spec, name)
-                bronze = read_bronze(con, storage, manifest, name)
+                bronze = read_bronze(con, storage, manifest, name, verified)
+                verified.reconcile(name, "the Bronze reader's output", bronze.num_rows)
                 cleaned = engine.clean_table(bronze, plan, parent_keys)
+                verified.reconcile(name, "Silver + quarantine", cleaned.silver.num_rows + cleaned.quarantine.num_rows)
                 parent_keys[name] = ParentKeys.of(cleaned, plan.primary_key)
                 silver = _stage(tmp, layout.silver_key(name, user, job), _with_partition(cleaned.silver, user, job))
                 staged += [silver, _stage(tmp, layout.quarantine_key(name, user, job),
-                                          _with_partition(cleaned.quarantine, user, job))]
+                                          _with_partition(explain(cleaned.quarantine, bronze), user, job))]
                 result.tables[name] = {"bronze_rows": bronze.num_rows, "silver_rows": cleaned.silver.num_rows,
-                                       "quarantined_rows": cleaned.quarantine.num_rows, "silver_bytes": silver[2]}
+                                       "quarantined_rows": cleaned.quarantine.num_rows, "silver_bytes": silver[2],
+                                       **verified.report(name)}
                 result.rules.extend(cleaned.stats.rows(name))
         finally:
             con.close()

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import layout
 from ..storage.base import Storage, sha256_file
 from .generator import GeneratedDataset, bronze_columns
+from .integrity import BronzeCheck, PartScan, read_lines, scan_file, with_reasons
 from .spec import DatasetSpec, parse_spec
 
 ROWS_PER_PART = 1_000_000
@@ -104,7 +107,9 @@ def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, an
                     )
                     key = layout.bronze_part(name, user, job, i, suffix)
                     digest = sha256_file(local)
-                    parts.append({"key": key, "bytes": storage.put_file(key, local), "sha256": digest})
+                    lines = min(ROWS_PER_PART, bronze.num_rows - offset)
+                    parts.append({"key": key, "bytes": storage.put_file(key, local), "sha256": digest,
+                                  "lines": lines})
                 con.unregister("bronze_src")
                 storage.replace_prefix(layout.bronze_prefix(name, user, job), [p["key"] for p in parts])
                 tables[name] = {"rows": bronze.num_rows, "clean_rows": gen.clean.num_rows,
@@ -130,43 +135,101 @@ def read_ledger(storage: Storage, manifest: Manifest) -> pa.Table:
         return pq.read_table(storage.get_file(manifest.data["ledger"]["key"], tmp / "ledger.parquet"))
 
 
-def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Manifest, table: str) -> pa.Table:
+def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Manifest, table: str,
+                verified: BronzeCheck | None = None) -> pa.Table:
     """Every column as text, plus `_bronze_row` (line order) and `_malformed` (the raw line if it is not JSON).
 
-    The fast JSON reader handles well-formed files; if it rejects a file, the lines are re-read as text
-    and parsed one by one in SQL, so a broken line becomes a quarantinable row instead of a failed run.
+    One row per line, always. The fast JSON reader takes parts whose lines it accounts for one by one (same
+    count, no over-long line, no all-empty row that might be a JSON `null`); any other part is read line by
+    line (integrity.read_lines), so a broken, blank or over-long line becomes a quarantinable row.
+    `verified`: the partition's checked parts (integrity.verified_bronze); without it the table is scanned here.
     """
-    columns = manifest.tables[table]["columns"]
     keys = [p["key"] for p in manifest.tables[table]["parts"]]
+    if verified is not None:
+        return _read_parts(con, verified.root, keys, verified.scans, manifest.tables[table]["columns"])
+    with storage.local_view(keys) as root:
+        scans = {k: scan_file(root / k, k) for k in keys}
+        return _read_parts(con, root, keys, scans, manifest.tables[table]["columns"])
+
+
+def _read_parts(con: duckdb.DuckDBPyConnection, root: Path, keys: list[str], scans: dict[str, PartScan],
+                columns: list[str]) -> pa.Table:
+    files = [str(root / k) for k in keys]
+    if not any(scans[k].long_lines for k in keys):
+        whole = _read_fast(con, files, columns, 0, sum(scans[k].lines for k in keys))
+        if whole is not None:
+            return whole
+    pieces, reasons, offset = [], {}, 0
+    for key, file in zip(keys, files):
+        piece = None if scans[key].long_lines else _read_fast(con, [file], columns, offset, scans[key].lines)
+        if piece is None:
+            piece, found = _read_exact(con, Path(file), key, columns, offset)
+            reasons.update(found)
+        pieces.append(piece)
+        offset += scans[key].lines
+    return with_reasons(pa.concat_tables(pieces), reasons)
+
+
+def _read_fast(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str], offset: int,
+               lines: int) -> pa.Table | None:
+    """The files through DuckDB's JSON reader, or None if it fails or its rows do not match the lines one for one."""
     names = ", ".join(f'"{c}"' for c in columns)
     typed = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
-    with storage.local_view(keys) as root:
-        files = [str(root / k) for k in keys]
-        try:
-            return con.sql(f"""
-                SELECT {names}, row_number() OVER () - 1 AS _bronze_row, NULL::VARCHAR AS _malformed
-                FROM read_json({files!r}, format='newline_delimited', columns={typed})
-            """).to_arrow_table()
-        except duckdb.Error:
-            return _read_tolerant(con, files, columns)
+    try:
+        table = con.sql(f"""
+            SELECT {names}, row_number() OVER () - 1 + {offset} AS _bronze_row, NULL::VARCHAR AS _malformed
+            FROM read_json({files!r}, format='newline_delimited', columns={typed})
+        """).to_arrow_table()
+    except duckdb.Error:
+        return None
+    # It skips blank lines and reads a `null` line as a row of nulls: either way the line is not a record.
+    if table.num_rows != lines or (lines and _any_all_null(table, columns)):
+        return None
+    return table
 
 
-def _read_tolerant(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str]) -> pa.Table:
+def _any_all_null(table: pa.Table, columns: list[str]) -> bool:
+    empty = None
+    for c in columns:
+        missing = pc.is_null(table.column(c))
+        empty = missing if empty is None else pc.and_(empty, missing)
+    return empty is not None and pc.any(empty).as_py()
+
+
+def _read_exact(con: duckdb.DuckDBPyConnection, path: Path, key: str, columns: list[str],
+                offset: int) -> tuple[pa.Table, dict[int, str]]:
+    """Line by line: each line is parsed in SQL as a JSON object, or kept (truncated if huge) as `_malformed`."""
     struct = "{" + ", ".join(f'"{c}": "JSON"' for c in columns) + "}"
     fields = ", ".join(
         f"CASE WHEN json_type(doc.\"{c}\") = 'VARCHAR' THEN doc.\"{c}\"->>'$' ELSE doc.\"{c}\"::VARCHAR END AS \"{c}\""
         for c in columns
     )
-    return con.sql(f"""
-        WITH lines AS (
-            SELECT line, row_number() OVER () - 1 AS _bronze_row
-            FROM read_csv({files!r}, columns={{'line': 'VARCHAR'}}, header=false, delim='\\x01', quote='',
-                          escape='', auto_detect=false)
-        ), parsed AS (
-            SELECT _bronze_row, line,
-                   CASE WHEN json_valid(line) AND json_type(line::JSON) = 'OBJECT'
-                        THEN json_transform(line, '{struct}') END AS doc
-            FROM lines
-        )
-        SELECT {fields}, _bronze_row, CASE WHEN doc IS NULL THEN line END AS _malformed FROM parsed
-    """).to_arrow_table()
+    pieces, reasons = [], {}
+    for texts, held in read_lines(path, key):
+        rows = pa.array(range(offset, offset + len(texts)), pa.int64())
+        batch = pa.table({"line": pa.array(texts, pa.string()), "_bronze_row": rows,
+                          "_held": pa.array([i in held for i in range(len(texts))], pa.bool_())})
+        reasons.update({offset + i: reason for i, reason in held.items()})
+        offset += len(texts)
+        con.register("bronze_lines", batch)
+        try:
+            pieces.append(con.sql(f"""
+                WITH parsed AS (
+                    SELECT _bronze_row, line,
+                           CASE WHEN NOT _held AND json_valid(line) AND json_type(line::JSON) = 'OBJECT'
+                                THEN json_transform(line, '{struct}') END AS doc
+                    FROM bronze_lines
+                )
+                SELECT {fields}, _bronze_row, CASE WHEN doc IS NULL THEN line END AS _malformed FROM parsed
+                ORDER BY _bronze_row
+            """).to_arrow_table())
+        finally:
+            con.unregister("bronze_lines")
+    if not pieces:
+        return _empty(columns), reasons
+    return pa.concat_tables(pieces), reasons
+
+
+def _empty(columns: list[str]) -> pa.Table:
+    return pa.table({**{c: pa.array([], pa.string()) for c in columns}, "_bronze_row": pa.array([], pa.int64()),
+                     "_malformed": pa.array([], pa.string())})

@@ -117,3 +117,41 @@ def test_a_waiting_run_is_told_which_run_holds_its_pool():
         assert line.startswith("step gold has waited") and "pool 'duckdb_warehouse' (limit 1)" in line
         assert f"held by run {holder.run_id[:8]} (gold, partition a.j1, STARTED" in line
         assert pool_waits(instance, holder.run_id, ["duckdb_warehouse"]) == []
+
+
+SPARK_DRIVER = """
+import os, time
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+from orchestrator_assets.cleaning.spark_engine import SparkEngine
+SparkEngine("local[1]").spark.range(3).count()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_spark_jvm_ends_with_its_killed_driver():
+    import os
+    import signal
+    from pathlib import Path
+
+    driver = subprocess.Popen([sys.executable, "-c", SPARK_DRIVER], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert driver.stdout.readline().strip() == "ready"
+        jvms = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text, cmdline = stat.read_text(), (stat.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(text[text.rfind(")") + 2:].split()[1]) == driver.pid and b"java" in cmdline:
+                jvms.append(int(stat.parent.name))
+        assert jvms
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 15
+        while any(process_start(pid) for pid in jvms) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(process_start(pid) for pid in jvms)
+    finally:
+        driver.kill()

@@ -1,15 +1,20 @@
 """Local-filesystem storage: the embedded default."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import CHUNK, ObjectInfo, ObjectNotFound, Storage, check_key, sha256_file
+from .base import CHUNK, STALE_AFTER_SECONDS, ObjectInfo, ObjectNotFound, Storage, check_key, sha256_file
+
+# Held locked by the process using a build folder; the kernel drops the lock when that process dies, however.
+_LOCK = ".lock"
 
 
 class LocalStorage(Storage):
@@ -19,6 +24,7 @@ class LocalStorage(Storage):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / ".tmp"
+        self._remove_dead_builds()
 
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -79,6 +85,54 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def delete_prefix(self, prefix: str) -> int:
+        # The folder goes as a whole, with any half-copied file a killed write left in it.
+        path = self.path(prefix)
+        count = len(self.list(prefix))
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        return count
+
+    def remove_stale_work(self, prefixes: list[str], older_than: float = STALE_AFTER_SECONDS) -> int:
+        cutoff = time.time() - older_than
+        removed = self._remove_dead_builds()
+        for prefix in prefixes:
+            base = self.path(prefix)
+            for partial in base.rglob(".*.partial") if base.is_dir() else ():
+                try:
+                    if partial.stat().st_mtime < cutoff:
+                        partial.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass  # its writer finished or another sweep got there first
+        return removed
+
+    def _remove_dead_builds(self) -> int:
+        """Remove build folders whose process is gone (their lock is free), or that are old and unlocked."""
+        removed = 0
+        cutoff = time.time() - STALE_AFTER_SECONDS
+        for build in sorted(self._tmp.glob("build-*")) if self._tmp.is_dir() else ():
+            try:
+                with open(build / _LOCK, "rb") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    shutil.rmtree(build, ignore_errors=True)
+                    removed += 1
+            except BlockingIOError:
+                pass  # a live run holds it
+            except FileNotFoundError:
+                pass  # its run just finished
+        # A run killed between creating its folder and locking it: only the folder's age can tell.
+        for new in self._tmp.glob("new-*") if self._tmp.is_dir() else ():
+            try:
+                if new.stat().st_mtime < cutoff:
+                    shutil.rmtree(new, ignore_errors=True)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     @property
     def location(self) -> str:
         return str(self.root)
@@ -96,8 +150,12 @@ class LocalStorage(Storage):
     def scratch(self) -> Iterator[Path]:
         # Inside the root so that publishing is a rename, not a copy across filesystems.
         self._tmp.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="build-", dir=self._tmp))
+        # Locked before it takes its build- name, so a sweep never finds it unlocked while in use.
+        path = Path(tempfile.mkdtemp(prefix="new-", dir=self._tmp))
         try:
-            yield path
+            with open(path / _LOCK, "wb") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                path = path.rename(path.with_name("build-" + path.name[len("new-"):]))
+                yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)

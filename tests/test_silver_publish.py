@@ -122,6 +122,11 @@ def test_a_run_killed_mid_publish_leaves_the_previous_silver_and_the_next_run_cl
     half_made = tmp_path / ".tmp" / "new-dead"  # killed before it could lock its folder
     half_made.mkdir()
     age(half_made, 2 * HOUR)
+    legacy_build = tmp_path / ".tmp" / "build-legacy"  # left before build folders had locks
+    legacy_build.mkdir()
+    age(legacy_build, 2 * HOUR)
+    young_unlocked = tmp_path / ".tmp" / "new-young"  # a run about to lock its folder
+    young_unlocked.mkdir()
 
     with LocalStorage(tmp_path).scratch() as live:  # a concurrent run's build folder
         (live / "staged.parquet").write_bytes(b"in use")
@@ -134,7 +139,8 @@ def test_a_run_killed_mid_publish_leaves_the_previous_silver_and_the_next_run_cl
     assert not any(store.path(p).joinpath(previous.version).exists()
                    for p in layout.silver_version_parents(USER, JOB, list(manifest.tables)))
     assert not old_partial.exists() and young_partial.exists()
-    assert not dead_build.exists() and not half_made.exists()
+    assert not dead_build.exists() and not half_made.exists() and not legacy_build.exists()
+    assert young_unlocked.exists()
     assert read_silver(store, "orders", USER, JOB).num_rows == result.tables["orders"]["silver_rows"]
 
 

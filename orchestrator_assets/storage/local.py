@@ -17,6 +17,24 @@ from .base import CHUNK, STALE_AFTER_SECONDS, ObjectInfo, ObjectNotFound, Storag
 _LOCK = ".lock"
 
 
+def _lock_is_free(path: Path) -> bool:
+    try:
+        with open(path, "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+    except BlockingIOError:
+        return False  # a live run holds it
+    except FileNotFoundError:
+        return False  # its run just finished and removed it
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
+
+
 class LocalStorage(Storage):
     name = "local"
 
@@ -110,27 +128,20 @@ class LocalStorage(Storage):
         return removed
 
     def _remove_dead_builds(self) -> int:
-        """Remove build folders whose process is gone (their lock is free), or that are old and unlocked."""
+        """Remove build folders whose process is gone (their lock is free), or that are old and have no lock."""
         removed = 0
         cutoff = time.time() - STALE_AFTER_SECONDS
-        for build in sorted(self._tmp.glob("build-*")) if self._tmp.is_dir() else ():
-            try:
-                with open(build / _LOCK, "rb") as lock:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    shutil.rmtree(build, ignore_errors=True)
-                    removed += 1
-            except BlockingIOError:
-                pass  # a live run holds it
-            except FileNotFoundError:
-                pass  # its run just finished
-        # A run killed between creating its folder and locking it: only the folder's age can tell.
-        for new in self._tmp.glob("new-*") if self._tmp.is_dir() else ():
-            try:
-                if new.stat().st_mtime < cutoff:
-                    shutil.rmtree(new, ignore_errors=True)
-                    removed += 1
-            except FileNotFoundError:
-                pass
+        for folder in sorted(self._tmp.iterdir()) if self._tmp.is_dir() else ():
+            if folder.name.startswith("build-") and (folder / _LOCK).exists():
+                dead = _lock_is_free(folder / _LOCK)
+            elif folder.name.startswith(("build-", "new-")):
+                # Killed before it locked its folder, or left by a version without locks: its age decides.
+                dead = _mtime(folder) < cutoff
+            else:
+                continue
+            if dead:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
         return removed
 
     @property

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.clouds import open_backend
 
 from orchestrator_assets import layout
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
@@ -205,3 +206,36 @@ def test_kill_9_during_publish(tmp_path, bronze_store):
     assert partition_silver(reopened) == set(current.keys()) | {POINTER}
     assert read_silver(reopened, "orders", USER, JOB).num_rows == result.tables["orders"]["silver_rows"]
     assert list((store.root / ".tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("backend", ["adls", "oss"])
+def test_a_run_killed_mid_publish_on_an_object_store_leaves_the_previous_silver(clouds, tmp_path, bronze_store,
+                                                                                 backend):
+    source, manifest = bronze_store
+    store, _ = open_backend(clouds, backend, tmp_path)
+    for key in source.list("bronze"):
+        store.put_file(key, source.path(key))
+    clean_partition(store, manifest, DropsLastRow())
+    previous = require_silver(store, USER, JOB)
+    previous_view, previous_pointer = reader_view(store), store.get_bytes(POINTER)
+
+    real_put, seen = store.put_file, []
+
+    def dies_on_the_fourth_write(key, path):
+        seen.append(reader_view(store))
+        if len(seen) == 4:
+            raise Killed()
+        return real_put(key, path)
+
+    store.put_file = dies_on_the_fourth_write
+    with pytest.raises(Killed):
+        clean_partition(store, manifest, PandasEngine())
+    store.put_file = real_put
+    assert seen == [previous_view] * 4
+    assert store.get_bytes(POINTER) == previous_pointer and reader_view(store) == previous_view
+    assert len(partition_silver(store) - set(previous.keys()) - {POINTER}) == 3
+
+    clean_partition(store, manifest, PandasEngine())
+    current = require_silver(store, USER, JOB)
+    assert current.version != previous.version
+    assert partition_silver(store) == set(current.keys()) | {POINTER}

@@ -27,6 +27,7 @@ from orchestrator_assets import layout
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
 from orchestrator_assets.cleaning.publish import NoSilver, current_silver, require_silver
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
+from orchestrator_assets.storage.base import StorageError
 from orchestrator_assets.storage.local import LocalStorage
 from orchestrator_assets.summary import build_summary
 
@@ -85,6 +86,9 @@ def test_a_partition_without_a_pointer_has_no_silver(tmp_path, bronze_store):
         build_summary(store, tmp_path / "none.duckdb", USER, JOB)
     clean_partition(store, bronze_store[1], PandasEngine())
     assert partition_silver(store) == set(require_silver(store, USER, JOB).keys()) | {POINTER}
+    store.put_bytes(POINTER, b'{"version": "v-../../etc"}')
+    with pytest.raises(StorageError, match="current.json is not a readable Silver pointer .*re-run the Silver step"):
+        read_silver(store, "orders", USER, JOB)
 
 
 def test_a_run_killed_mid_publish_leaves_the_previous_silver_and_the_next_run_cleans_up(tmp_path, bronze_store):

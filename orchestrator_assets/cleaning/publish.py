@@ -75,9 +75,14 @@ def current_silver(storage: Storage, user: str, job: str) -> SilverVersion | Non
     """The published Silver of the partition, or None if it has none. Every reader starts here."""
     key = layout.silver_pointer_key(user, job)
     try:
-        return SilverVersion.from_json(json.loads(storage.get_bytes(key)))
+        body = storage.get_bytes(key)
     except ObjectNotFound:
         return None
+    try:
+        return SilverVersion.from_json(json.loads(body))
+    except (ValueError, KeyError, TypeError) as err:
+        raise StorageError(f"{storage.uri(key)} is not a readable Silver pointer ({err!r}); re-run the "
+                           f"Silver step of {user}.{job} to publish a new one") from None
 
 
 def require_silver(storage: Storage, user: str, job: str) -> SilverVersion:

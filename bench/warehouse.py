@@ -24,6 +24,7 @@ USER, JOB = "bench", "gold"
 
 def silver(root: Path, orders: int):
     from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+    from orchestrator_assets.cleaning.publish import require_silver
     from orchestrator_assets.cleaning.run import clean_partition
     from orchestrator_assets.generation.bronze import write_bronze
     from orchestrator_assets.generation.generator import generate
@@ -33,14 +34,15 @@ def silver(root: Path, orders: int):
     store = LocalStorage(root)
     manifest, _ = write_bronze(store, generate(load_spec(), orders, 1, USER, JOB), USER, JOB, orders)
     clean_partition(store, manifest, PandasEngine())
-    return manifest
+    return manifest, require_silver(store, USER, JOB)
 
 
-def dbt_build(env: dict, root: Path, work: Path) -> float:
+def dbt_build(env: dict, root: Path, work: Path, version: str) -> float:
     from orchestrator_assets.assets.gold import DBT_EXECUTABLE
     from orchestrator_assets.settings import DBT_PROJECT_DIR
 
-    dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": USER, "pipeline_job": JOB}
+    dbt_vars = {"silver_root": str(root / "silver"), "silver_version": version, "pipeline_user": USER,
+                "pipeline_job": JOB}
     started = time.perf_counter()
     subprocess.run([DBT_EXECUTABLE, "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                     str(DBT_PROJECT_DIR), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
@@ -64,27 +66,27 @@ def main() -> int:
     from run import machine
     from support.mariadb import MariaDB
 
-    from orchestrator_assets import layout
     from orchestrator_assets.settings import mysql_settings
     from orchestrator_assets.warehouse.mysql import layouts, load_partition
 
     with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        manifest = silver(work / "storage", args.orders)
+        manifest, current = silver(work / "storage", args.orders)
         print(f"Silver ready in {time.perf_counter() - started:.0f}s", file=sys.stderr)
         root = work / "storage"
         duck = work / "gold.duckdb"
-        duckdb_build = dbt_build({"WAREHOUSE": "duckdb", "DUCKDB_PATH": str(duck)}, root, work / "duck")
+        duckdb_build = dbt_build({"WAREHOUSE": "duckdb", "DUCKDB_PATH": str(duck)}, root, work / "duck",
+                                 current.version)
 
         server = MariaDB(work / "mariadb").start()
         os.environ.setdefault("MYSQL_PORT", str(server.port))
         database = server.create_database()
         os.environ["MYSQL_DATABASE"] = database
         try:
-            tables = {t: pq.read_table(root / layout.silver_key(t, USER, JOB)) for t in manifest.tables}
+            tables = {t: pq.read_table(root / current.key(t)) for t in manifest.tables}
             report = load_partition(mysql_settings(), USER, JOB, tables, layouts(manifest.spec))
-            mysql_build = dbt_build({"WAREHOUSE": "mysql"}, root, work / "mysql")
+            mysql_build = dbt_build({"WAREHOUSE": "mysql"}, root, work / "mysql", current.version)
             with server.connect(database) as conn, conn.cursor() as cur:
                 cur.execute("SELECT count(*) FROM fact_orders")
                 mysql_facts = cur.fetchone()[0]

@@ -1,9 +1,14 @@
 """Where each layer keeps a (user, job) partition. The only place storage keys are built."""
 from __future__ import annotations
 
+import re
+
 from .ids import check_id
 
 MANIFEST_PREFIX = "bronze/_manifest"
+SILVER_POINTER_PREFIX = "silver/_current"
+# A Silver version is named by a digest of its tables' contents, so the same cleaning yields the same keys.
+_VERSION = re.compile(r"v-[0-9a-f]{16}")
 
 
 def _pj(user: str, job: str) -> str:
@@ -26,7 +31,14 @@ def manifest_key(user: str, job: str) -> str:
     return f"{MANIFEST_PREFIX}/{_pj(user, job)}/manifest.json"
 
 
+def check_version(version: str) -> str:
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise ValueError(f"not a Silver version id: {version!r} (expected v- and 16 hex digits)")
+    return version
+
+
 def silver_prefix(table: str, user: str, job: str) -> str:
+    """The partition's folder of one Silver table; each published version is a subfolder."""
     return f"silver/{table}/{_pj(user, job)}"
 
 
@@ -34,24 +46,39 @@ def quarantine_prefix(table: str, user: str, job: str) -> str:
     return f"silver/_quarantine/{table}/{_pj(user, job)}"
 
 
-def silver_key(table: str, user: str, job: str) -> str:
-    return f"{silver_prefix(table, user, job)}/part-00000.parquet"
+def reports_prefix(user: str, job: str) -> str:
+    return f"silver/_reports/{_pj(user, job)}"
 
 
-def quarantine_key(table: str, user: str, job: str) -> str:
-    return f"{quarantine_prefix(table, user, job)}/part-00000.parquet"
+def silver_key(table: str, user: str, job: str, version: str) -> str:
+    return f"{silver_prefix(table, user, job)}/{check_version(version)}/part-00000.parquet"
 
 
-def cleaning_report_key(user: str, job: str) -> str:
-    return f"silver/_reports/{_pj(user, job)}/cleaning.json"
+def quarantine_key(table: str, user: str, job: str, version: str) -> str:
+    return f"{quarantine_prefix(table, user, job)}/{check_version(version)}/part-00000.parquet"
+
+
+def cleaning_report_key(user: str, job: str, version: str) -> str:
+    return f"{reports_prefix(user, job)}/{check_version(version)}/cleaning.json"
+
+
+def accuracy_report_key(user: str, job: str, version: str) -> str:
+    return f"{reports_prefix(user, job)}/{check_version(version)}/accuracy.json"
+
+
+def silver_pointer_key(user: str, job: str) -> str:
+    """The one object that says which version of the partition's Silver is published."""
+    return f"{SILVER_POINTER_PREFIX}/{_pj(user, job)}/current.json"
+
+
+def silver_version_parents(user: str, job: str, tables: list[str]) -> list[str]:
+    """The folders whose subfolders are the partition's Silver versions."""
+    return ([silver_prefix(t, user, job) for t in tables] + [quarantine_prefix(t, user, job) for t in tables]
+            + [reports_prefix(user, job)])
 
 
 def request_key(user: str, job: str) -> str:
     return f"requests/{_pj(user, job)}/request.json"
-
-
-def accuracy_report_key(user: str, job: str) -> str:
-    return f"silver/_reports/{_pj(user, job)}/accuracy.json"
 
 
 def status_key(user: str, job: str) -> str:
@@ -71,10 +98,12 @@ def parse_manifest_key(key: str) -> tuple[str, str]:
 LAYERS = ("requests", "bronze", "silver")
 
 
-def partition_keys(layer: str, user: str, job: str, tables: list[str]) -> tuple[list[str], list[str]]:
+def partition_keys(layer: str, user: str, job: str, tables: list[str],
+                   silver_version: str | None = None) -> tuple[list[str], list[str]]:
     """(prefixes, single keys) that hold one layer of a partition, completion markers last.
 
-    The Bronze manifest marks a partition complete, so a copy publishes it only after everything it lists.
+    The Bronze manifest marks a partition complete and the Silver pointer names the published Silver version,
+    so a copy writes each of them only after everything it stands for. Silver is the one version named.
     """
     if layer == "requests":
         return [], [request_key(user, job)]
@@ -82,6 +111,6 @@ def partition_keys(layer: str, user: str, job: str, tables: list[str]) -> tuple[
         return ([bronze_prefix(t, user, job) for t in tables],
                 [ledger_key(user, job), manifest_key(user, job)])
     if layer == "silver":
-        return ([silver_prefix(t, user, job) for t in tables] + [quarantine_prefix(t, user, job) for t in tables],
-                [cleaning_report_key(user, job), accuracy_report_key(user, job)])
+        version = check_version(silver_version)
+        return ([f"{p}/{version}" for p in silver_version_parents(user, job, tables)], [silver_pointer_key(user, job)])
     raise ValueError(f"unknown layer {layer!r}: choose from {', '.join(LAYERS)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import layout
+from .cleaning.publish import require_silver
 from .generation.bronze import read_manifest
 from .storage.base import Storage
 
@@ -32,8 +32,9 @@ def build_summary(storage: Storage, warehouse: Path, user: str, job: str) -> dic
     manifest = read_manifest(storage, user, job)
     if manifest is None:
         raise FileNotFoundError(f"no Bronze for {user}.{job}")
-    cleaning = json.loads(storage.get_bytes(layout.cleaning_report_key(user, job)))
-    accuracy = json.loads(storage.get_bytes(layout.accuracy_report_key(user, job)))
+    current = require_silver(storage, user, job)
+    cleaning = json.loads(storage.get_bytes(current.cleaning_report))
+    accuracy = json.loads(storage.get_bytes(current.accuracy_report))
     return {
         "user": user, "job": job, "spec": manifest.data["spec_name"], "seed": manifest.data["seed"],
         "anchor_rows": manifest.data["anchor_rows"],

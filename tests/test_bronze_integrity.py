@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from orchestrator_assets import layout
 from orchestrator_assets.cleaning import run as cleaning_run
 from orchestrator_assets.cleaning.engines import ENGINES
+from orchestrator_assets.cleaning.publish import current_silver
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
 from orchestrator_assets.generation.bronze import Manifest, read_manifest
 from orchestrator_assets.generation.integrity import (
@@ -227,7 +227,7 @@ def test_old_and_hand_written_manifests(store):
     hand = json.loads(json.dumps(manifest.data))
     del hand["tables"]["reviews"]["parts"][0]["sha256"]
     result = clean_partition(store, Manifest(hand), ENGINES["pandas"]())
-    report = json.loads(store.get_bytes(layout.cleaning_report_key("alice", "job-1")))
+    report = json.loads(store.get_bytes(current_silver(store, "alice", "job-1").cleaning_report))
     key = manifest.tables["reviews"]["parts"][0]["key"]
     assert report["tables"]["reviews"]["bronze_unverified_parts"] == [key]
     assert "bronze_unverified_parts" not in result.tables["orders"]

@@ -1,6 +1,7 @@
 """The whole pipeline on every storage backend, and cross-cloud sync between them, on real emulators."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 import pytest
@@ -8,9 +9,11 @@ from dagster import DagsterInstance, materialize
 from support.clouds import patched_env
 from test_pipeline import mart_digest
 
+from orchestrator_assets import layout
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
+from orchestrator_assets.cleaning.publish import current_silver, require_silver
 from orchestrator_assets.ids import PartitionKeyError
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import (
@@ -70,14 +73,14 @@ def test_pipeline_runs_on_every_backend_with_all_checks_passing(runs, backend):
              if "path" in m.event_specific_data.materialization.metadata}
     prefix = {"local": runs["local"]["store"].location, "adls": "abfs://", "oss": "oss://"}[backend]
     assert paths["silver/orders"].startswith(prefix)
-    assert paths["silver/orders"].endswith("/silver/orders/carol/c-1/part-00000.parquet")
+    assert re.search(r"/silver/orders/carol/c-1/v-[0-9a-f]{16}/part-00000\.parquet$", paths["silver/orders"])
     if backend != "local":
         assert "/medallion/silver/" in paths["silver/orders"]
 
 
 def test_every_backend_holds_the_same_bytes_and_builds_the_same_gold(runs):
-    def data(store):  # the cleaning report records how long cleaning took, which differs run to run
-        return {k: v for k, v in objects(store).items() if not k.endswith("_reports/carol/c-1/cleaning.json")}
+    def data(store):  # the cleaning report records how long cleaning took, the pointer when it was published
+        return {k: v for k, v in objects(store).items() if not k.endswith(("/cleaning.json", "/current.json"))}
 
     local = data(runs["local"]["store"])
     assert len(local) > 30 and all(local.values())
@@ -101,7 +104,7 @@ def test_sync_copies_verifies_and_skips_on_rerun(runs, clouds, tmp_path):
     again = sync_partitions(source, target, [PARTITION], ["requests", "bronze", "silver"])
     assert (again.copied, again.skipped, again.bytes_skipped) == (0, len(expected), first.bytes_copied)
     # Same size, other content: found by checksum and copied again.
-    victim = f"silver/orders/{USER}/{JOB}/part-00000.parquet"
+    victim = require_silver(target, USER, JOB).key("orders")
     size = target.stat(victim).size
     target.put_bytes(victim, b"\0" * size)
     third = sync_partitions(source, target, [PARTITION], ["silver"])
@@ -127,10 +130,11 @@ def test_sync_resumes_after_a_failure_and_publishes_the_manifest_last(runs, clou
     assert err.value.report.copied == 5
     manifest = f"bronze/_manifest/{USER}/{JOB}/manifest.json"
     assert not target.exists(manifest), "an incomplete partition must not look complete"
+    assert current_silver(target, USER, JOB) is None, "nor an incomplete Silver published"
     target.put_file = real_put
     resumed = sync_partitions(source, target, [PARTITION], ["bronze", "silver"])
     assert resumed.skipped == 5 and resumed.copied == len(objects(source)) - 1 - 5  # no request layer
-    assert target.exists(manifest)
+    assert target.exists(manifest) and require_silver(target, USER, JOB) == require_silver(source, USER, JOB)
 
 
 def test_sync_refuses_bad_requests(runs):
@@ -177,5 +181,7 @@ def test_rematerialising_on_a_cloud_backend_overwrites_cleanly(runs):
     after = objects(oss["store"])
     assert after.keys() == before.keys()
     changed = {k for k in before if before[k] != after[k]}
-    assert changed <= {f"silver/_reports/{USER}/{JOB}/cleaning.json"}  # only the timing figures differ
+    # The same Bronze cleaned again is the same version: only the timing figures and the publishing time differ.
+    current = require_silver(oss["store"], USER, JOB)
+    assert changed <= {current.cleaning_report, layout.silver_pointer_key(USER, JOB)}
     assert mart_digest(oss["warehouse"], USER, JOB) == gold_before

@@ -15,10 +15,10 @@ from support.azurite import ACCOUNT_KEY
 from support.clouds import patched_env
 from support.databricks_workspace import LocalDatabricksWorkspace
 
-from orchestrator_assets import layout
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.databricks import bundle_name, upload_bundle
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+from orchestrator_assets.cleaning.publish import require_silver
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
@@ -113,7 +113,7 @@ def test_silver_is_cleaned_on_the_cluster_and_equals_the_pandas_result(lake, wor
                 want = read_silver(reference, table, USER, JOB, quarantined)
                 assert got.schema == want.schema, table
                 assert sorted_rows(got) == sorted_rows(want), (table, quarantined)
-        report = json.loads(lake["store"].get_bytes(layout.cleaning_report_key(USER, JOB)))
+        report = json.loads(lake["store"].get_bytes(require_silver(lake["store"], USER, JOB).cleaning_report))
         assert report["engine"] == "spark"
 
 

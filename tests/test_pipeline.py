@@ -10,6 +10,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import DBT_BUILDS_DIR, dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
+from orchestrator_assets.cleaning.publish import require_silver
 from orchestrator_assets.definitions import defs
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import (
@@ -104,10 +105,9 @@ def test_gold_holds_each_partition_once(env):
             "SELECT pipeline_user || '.' || pipeline_job, count(*) FROM fact_orders GROUP BY 1").fetchall())
         silver_orders = {}
     for user, job, rows in JOBS:
-        silver_rows = env["store"].list(f"silver/orders/{user}/{job}")
-        assert silver_rows
+        published = require_silver(env["store"], user, job).key("orders")
         with duckdb.connect() as con:  # not the module's shared default connection, which other tests use
-            orders = con.execute(f"SELECT count(*) FROM '{env['store'].uri(silver_rows[0])}'").fetchone()[0]
+            orders = con.execute(f"SELECT count(*) FROM '{env['store'].uri(published)}'").fetchone()[0]
         silver_orders[f"{user}.{job}"] = orders
         assert 0.7 * rows < orders <= rows
     assert per_partition == silver_orders
@@ -160,7 +160,7 @@ def test_silver_metadata_sums_rule_counts_over_columns(env):
 
     event = env["instance"].get_latest_materialization_event(AssetKey(["silver", "orders"]))
     user, job = event.dagster_event.partition.split(".")
-    report = json.loads(env["store"].get_bytes(f"silver/_reports/{user}/{job}/cleaning.json"))
+    report = json.loads(env["store"].get_bytes(require_silver(env["store"], user, job).cleaning_report))
     rows = [r for r in report["rules"] if r["table"] == "orders" and r["rule"] == "trim"]
     assert len(rows) > 1  # several columns are trimmed
     rules = event.asset_materialization.metadata["rules"].value

@@ -25,6 +25,7 @@ from dagster import (
 from orchestrator_assets import layout
 from orchestrator_assets.arrivals import SILVER_DONE
 from orchestrator_assets.assets.gold import dbt_resource
+from orchestrator_assets.cleaning.publish import require_silver
 from orchestrator_assets.definitions import defs
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
@@ -226,7 +227,7 @@ def test_the_small_route_runs_end_to_end_and_is_not_launched_again(env):
         instance=env.instance, resources=pipeline_resources(env))
     assert run.success
     user, job, _ = JOBS["small"]
-    assert env.store.exists(layout.silver_key("orders", user, job))
+    assert env.store.exists(require_silver(env.store, user, job).key("orders"))
     assert env.instance.get_materialized_partitions(AssetKey(["gold", "fact_orders"])) == {key("small")}
     stored = env.instance.get_run_by_id(run.run_id)
     assert stored.tags["orchestrator/engine"] == "pandas" and stored.tags["orchestrator/path"] == "small"

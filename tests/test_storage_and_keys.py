@@ -23,7 +23,13 @@ def test_user_and_job_ids_are_validated_before_reaching_paths(user, job):
     with pytest.raises(PartitionKeyError):
         partition_key(user, job)
     with pytest.raises(PartitionKeyError):
-        layout.silver_key("orders", user, job)
+        layout.silver_key("orders", user, job, "v-0123456789abcdef")
+
+
+@pytest.mark.parametrize("version", ["v-../../x", "0123456789abcdef", "v-0123456789ABCDEF", "v-01234", None])
+def test_silver_version_ids_are_validated_before_reaching_paths(version):
+    with pytest.raises(ValueError, match="not a Silver version id"):
+        layout.silver_key("orders", "alice", "j1", version)
 
 
 def test_partition_keys_round_trip():

@@ -22,7 +22,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from .. import layout
+from ..cleaning.publish import require_silver
 from ..generation.bronze import read_manifest
 from ..ids import split_key
 from ..partitions import job_partitions
@@ -128,20 +128,22 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
                          f"({manifest.data['spec_name'] if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
     # dbt's profile reads the warehouse (its target) and its location from the environment of this run process,
     # set for the build only: a process running several runs must not keep one run's warehouse.
-    with patched_env(warehouse.dbt_env()), \
-            store.local_view([layout.silver_key(t, user, job) for t in SOURCE_TABLES]) as root:
-        yield from _build(context, dbt, warehouse, manifest, user, job, root)
+    current = require_silver(store, user, job)  # resolved once: the build reads one version throughout
+    with patched_env(warehouse.dbt_env()), store.local_view([current.key(t) for t in SOURCE_TABLES]) as root:
+        yield from _build(context, dbt, warehouse, manifest, current, root)
 
 
-def _build(context, dbt, warehouse, manifest, user, job, root):
+def _build(context, dbt, warehouse, manifest, current, root):
+    user, job = current.user, current.job
     # Silver as local files: the local backend's own, or a cloud download. DuckDB reads them in place; for MySQL
     # they are loaded into its staging tables first, replacing the partition's rows in one transaction.
     if warehouse.warehouse == "mysql":
-        tables = {t: pq.read_table(root / layout.silver_key(t, user, job)) for t in SOURCE_TABLES}
+        tables = {t: pq.read_table(root / current.key(t)) for t in SOURCE_TABLES}
         report = load_partition(mysql_settings(), user, job, tables, layouts(manifest.spec))
         context.log.info(f"loaded {sum(report.rows.values()):,} Silver rows into MySQL "
                          f"{mysql_settings().describe()} in {report.seconds:.1f}s")
-    dbt_vars = {"silver_root": str(root / "silver"), "pipeline_user": user, "pipeline_job": job}
+    dbt_vars = {"silver_root": str(root / "silver"), "silver_version": current.version, "pipeline_user": user,
+                "pipeline_job": job}
     with build_folder() as target:
         yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target).stream()
 

@@ -15,7 +15,6 @@ from dagster import (
     multi_asset,
 )
 
-from .. import layout
 from ..cleaning.accuracy import (
     MAX_MISSED_RATE,
     MAX_WRONGLY_CHANGED_RATE,
@@ -26,6 +25,7 @@ from ..cleaning.accuracy import (
 from ..cleaning.catalogue import plan_table
 from ..cleaning.databricks import run_on_databricks
 from ..cleaning.engine import silver_schema, sum_by_rule
+from ..cleaning.publish import SilverVersion, require_silver
 from ..cleaning.run import PartitionResult, clean_partition, read_silver
 from ..generation.bronze import Manifest, read_manifest
 from ..generation.generator import generate
@@ -87,15 +87,16 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
             getattr(engine, "close", lambda: None)()
     context.log.info(f"{result.engine}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
                      f"{result.seconds:.1f}s")
-    silver_tables = {t: read_silver(store, t, user, job) for t in manifest.tables}
-    quarantine = {t: read_silver(store, t, user, job, quarantine=True) for t in manifest.tables}
+    current = require_silver(store, user, job)  # resolved once: every table below comes from this version
+    silver_tables = {t: read_silver(store, t, user, job, current=current) for t in manifest.tables}
+    quarantine = {t: read_silver(store, t, user, job, quarantine=True, current=current) for t in manifest.tables}
     for table in TABLES:
         if table in manifest.tables:
-            yield from _table_results(manifest, result, table, silver_tables[table], store, user, job)
+            yield from _table_results(manifest, result, table, silver_tables[table], store, current)
         else:
             yield from absent_table(silver_key(table), TABLE_CHECKS)
     report = accuracy(manifest, silver_tables, quarantine)
-    store.put_bytes(layout.accuracy_report_key(user, job), json.dumps(report.to_json(), indent=2).encode())
+    store.put_bytes(current.accuracy_report, json.dumps(report.to_json(), indent=2).encode())
     by_reason = _quarantine_by_rule(quarantine)
     yield MaterializeResult(asset_key=QUARANTINE, metadata={
         "rows": result.quarantined_rows, "engine": result.engine, "cleaning_seconds": round(result.seconds, 2),
@@ -105,7 +106,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
         "errors_injected": sum(k["injected"] for k in report.kinds.values()),
         "errors_missed": sum(k["missed"] for k in report.kinds.values()),
         "clean_values_wrongly_changed": report.wrongly_changed,
-        "report": MetadataValue.path(store.uri(layout.cleaning_report_key(user, job))),
+        "report": MetadataValue.path(store.uri(current.cleaning_report)), "silver_version": current.version,
     })
     yield AssetCheckResult(asset_key=QUARANTINE, check_name="cleaning_accuracy", passed=not report.failures(),
                            metadata={"failures": MetadataValue.json(report.failures()),
@@ -128,13 +129,13 @@ def _quarantine_by_rule(quarantine: dict[str, pa.Table]) -> dict[str, dict[str, 
 
 
 def _table_results(manifest: Manifest, result: PartitionResult, table: str, data: pa.Table, store: Storage,
-                   user: str, job: str):
+                   current: SilverVersion):
     plan = plan_table(manifest.spec, table)
     stats = result.tables[table]
     rules = sum_by_rule(r for r in result.rules if r["table"] == table)
     yield MaterializeResult(asset_key=silver_key(table), metadata={
         "rows": stats["silver_rows"], "bronze_rows": stats["bronze_rows"], "quarantined": stats["quarantined_rows"],
-        "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(layout.silver_key(table, user, job))),
+        "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(current.key(table))),
         "rules": MetadataValue.json(rules),
     })
     expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)

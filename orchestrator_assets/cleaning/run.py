@@ -1,7 +1,6 @@
 """Clean one (user, job) partition from Bronze into Silver and quarantine, table by table."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +9,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import layout
 from ..generation.bronze import Manifest, read_bronze
 from ..generation.integrity import explain, verified_bronze
 from ..storage.base import Storage
 from .catalogue import plan_table, table_order
 from .engine import Engine, ParentKeys, sum_by_rule
+from .publish import SilverVersion, publish, require_silver
 
 
 @dataclass
@@ -51,14 +50,15 @@ def _with_partition(table: pa.Table, user: str, job: str) -> pa.Table:
         "pipeline_job", pa.array([job] * n, pa.string()))
 
 
-def _stage(tmp: Path, key: str, table: pa.Table) -> tuple[str, Path, int]:
-    local = tmp / key.replace("/", "__")
-    pq.write_table(table, local, compression="zstd")
-    return key, local, local.stat().st_size
+def _stage(tmp: Path, table: str, kind: str, data: pa.Table) -> Path:
+    local = tmp / f"{table}.{kind}.parquet"
+    pq.write_table(data, local, compression="zstd")
+    return local
 
 
 def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> PartitionResult:
-    """Clean every table, then publish: an engine that fails part-way leaves the previous Silver as it was."""
+    """Clean every table, then publish them as one new Silver version: an engine that fails part-way, or a run
+    killed while publishing, leaves the previous Silver as it was."""
     user, job = manifest.data["user"], manifest.data["job"]
     spec = manifest.spec
     started = time.perf_counter()
@@ -67,7 +67,7 @@ def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> Par
     # Before anything is cleaned: Bronze must be what its manifest says.
     with storage.scratch() as tmp, verified_bronze(storage, manifest) as verified:
         con = duckdb.connect()
-        staged = []
+        staged: dict[tuple[str, str], Path] = {}
         try:
             for name in table_order(spec):
                 plan = plan_table(spec, name)
@@ -76,23 +76,25 @@ def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> Par
                 cleaned = engine.clean_table(bronze, plan, parent_keys)
                 verified.reconcile(name, "Silver + quarantine", cleaned.silver.num_rows + cleaned.quarantine.num_rows)
                 parent_keys[name] = ParentKeys.of(cleaned, plan.primary_key)
-                silver = _stage(tmp, layout.silver_key(name, user, job), _with_partition(cleaned.silver, user, job))
-                staged += [silver, _stage(tmp, layout.quarantine_key(name, user, job),
-                                          _with_partition(explain(cleaned.quarantine, bronze), user, job))]
+                quarantine = explain(cleaned.quarantine, bronze)
+                for kind, data in (("silver", cleaned.silver), ("quarantine", quarantine)):
+                    staged[name, kind] = _stage(tmp, name, kind, _with_partition(data, user, job))
                 result.tables[name] = {"bronze_rows": bronze.num_rows, "silver_rows": cleaned.silver.num_rows,
-                                       "quarantined_rows": cleaned.quarantine.num_rows, "silver_bytes": silver[2],
+                                       "quarantined_rows": cleaned.quarantine.num_rows,
+                                       "silver_bytes": staged[name, "silver"].stat().st_size,
                                        **verified.report(name)}
                 result.rules.extend(cleaned.stats.rows(name))
         finally:
             con.close()
         result.seconds = time.perf_counter() - started
-        for key, local, _ in staged:
-            storage.put_file(key, local)
-    storage.put_bytes(layout.cleaning_report_key(user, job), json.dumps(result.to_json(), indent=2).encode())
+        publish(storage, user, job, staged, result.to_json(), engine.name)
     return result
 
 
-def read_silver(storage: Storage, table: str, user: str, job: str, quarantine: bool = False) -> pa.Table:
-    key = (layout.quarantine_key if quarantine else layout.silver_key)(table, user, job)
+def read_silver(storage: Storage, table: str, user: str, job: str, quarantine: bool = False,
+                current: SilverVersion | None = None) -> pa.Table:
+    """One table of the published Silver; pass current (resolved once) to read several from the same version."""
+    current = current or require_silver(storage, user, job)
     with storage.scratch() as tmp:
-        return pq.read_table(storage.get_file(key, tmp / "part.parquet"))
+        return pq.read_table(storage.get_file(current.key(table, "quarantine" if quarantine else "silver"),
+                                              tmp / "part.parquet"))

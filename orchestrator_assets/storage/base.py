@@ -22,6 +22,8 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*")
 
 
 CHUNK = 4 << 20
+# Unfinished work (a half-copied file, a build folder) younger than this may belong to a live run: left alone.
+STALE_AFTER_SECONDS = 3600
 
 
 class StorageError(RuntimeError):
@@ -122,6 +124,20 @@ class Storage(abc.ABC):
         for key in stale:
             self.delete(key)
         return len(stale)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object under prefix (or the object named prefix); returns how many."""
+        keys = self.list(prefix)
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def remove_stale_work(self, prefixes: list[str], older_than: float = STALE_AFTER_SECONDS) -> int:
+        """Remove what dead runs left under prefixes; returns how many things were removed.
+
+        Object stores show an upload only once it completes, so they hold no unfinished work.
+        """
+        return 0
 
     @contextmanager
     def local_view(self, keys: list[str]) -> Iterator[Path]:

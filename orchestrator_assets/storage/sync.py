@@ -3,7 +3,9 @@
 Objects stream through a spool file on local disk (never whole in memory). An object already at the target
 with the same size and SHA-256 is skipped, so a re-run after a failure resumes where it stopped. Every copy
 is read back from the target and its SHA-256 compared before it counts. The Bronze manifest, which marks a
-partition complete, is copied only after everything else of the partition arrived.
+partition complete, and the Silver pointer, which names its published Silver version, are copied only after
+everything else of the partition arrived. Silver is the version the source's pointer names; after the pointer,
+the target's other versions of the partition are removed.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import layout
+from ..cleaning.publish import remove_other_versions, require_silver
 from ..generation.bronze import read_manifest
 from ..ids import split_key
 from .base import ObjectNotFound, Storage, StorageError
@@ -74,22 +77,28 @@ def copy_object(source: Storage, target: Storage, key: str) -> tuple[bool, int]:
     return True, src.size
 
 
+def markers(user: str, job: str) -> list[str]:
+    """The objects that declare the rest of a partition complete, in the order they are copied, after it."""
+    return [layout.silver_pointer_key(user, job), layout.manifest_key(user, job)]
+
+
 def partition_objects(source: Storage, partition: str, layers: list[str]) -> list[str]:
-    """Every object of the layers of one partition at the source, the Bronze manifest last."""
+    """Every object of the layers of one partition at the source, the Silver pointer and Bronze manifest last."""
     user, job = split_key(partition)
     manifest = read_manifest(source, user, job)
     if manifest is None and set(layers) - {"requests"}:
         raise ObjectNotFound(f"partition {partition} has no Bronze manifest at the source ({source.name})")
     tables = list(manifest.tables) if manifest else []
+    version = require_silver(source, user, job).version if "silver" in layers else None
     keys: list[str] = []
     for layer in layout.LAYERS:
         if layer in layers:
-            prefixes, singles = layout.partition_keys(layer, user, job, tables)
+            prefixes, singles = layout.partition_keys(layer, user, job, tables, version)
             for prefix in prefixes:
                 keys += source.list(prefix)
             keys += [k for k in singles if source.exists(k)]
-    marker = layout.manifest_key(user, job)
-    return [k for k in keys if k != marker] + [k for k in keys if k == marker]
+    last = markers(user, job)
+    return [k for k in keys if k not in last] + [k for k in last if k in keys]
 
 
 def sync_partitions(source: Storage, target: Storage, partitions: list[str], layers: list[str],
@@ -101,13 +110,18 @@ def sync_partitions(source: Storage, target: Storage, partitions: list[str], lay
         raise ValueError(f"source and target are the same place ({source.location})")
     report = SyncReport(source.location, target.location)
     for partition in partitions:
+        user, job = split_key(partition)
         keys = partition_objects(source, partition, layers)
-        marker = layout.manifest_key(*split_key(partition))
-        body = [k for k in keys if k != marker]
+        last = [k for k in markers(user, job) if k in keys]
+        body = keys[:len(keys) - len(last)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             outcomes = list(pool.map(lambda k: _attempt(source, target, k), body))
-        if not any(isinstance(o, Exception) for o in outcomes) and marker in keys:
-            outcomes.append(_attempt(source, target, marker))
+        for marker in last:
+            if not any(isinstance(o, Exception) for o in outcomes):
+                outcomes.append(_attempt(source, target, marker))
+        if "silver" in layers and not any(isinstance(o, Exception) for o in outcomes):
+            current = require_silver(target, user, job)
+            remove_other_versions(target, user, job, current.tables, current.version)
         for key, outcome in zip(keys, outcomes, strict=False):
             if isinstance(outcome, Exception):
                 report.failed.append(f"{key}: {outcome}")

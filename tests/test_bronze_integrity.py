@@ -294,3 +294,35 @@ def test_a_missing_part_fails_the_silver_step_naming_it(store):
     with pytest.raises(BronzeIntegrityError, match=f"Bronze part {key} is listed in the manifest but missing"):
         clean_partition(store, read_manifest(store, "alice", "job-1"), ENGINES["pandas"]())
     assert silver_objects(store) == before
+
+
+def test_the_clean_job_fails_tampered_bronze_at_once_without_retries(store):
+    from dagster import DagsterEventType, DagsterInstance, Definitions
+
+    from orchestrator_assets.assets.bronze import bronze
+    from orchestrator_assets.assets.gold import dbt_resource, gold
+    from orchestrator_assets.assets.silver import silver
+    from orchestrator_assets.jobs import clean_small_job
+    from orchestrator_assets.resources import (
+        CleaningEngineResource,
+        DatabricksResource,
+        StorageResource,
+        WarehouseResource,
+    )
+
+    path = part_path(store, "orders")
+    path.write_bytes(path.read_bytes().replace(b'"paid"', b'"PAID"', 1))
+    defs = Definitions(assets=[bronze, silver, gold], jobs=[clean_small_job], resources={
+        "storage": StorageResource(root=str(store.root)), "cleaning": CleaningEngineResource(engine="pandas"),
+        "databricks": DatabricksResource(), "warehouse": WarehouseResource(duckdb_path=str(store.root / "w.duckdb")),
+        "dbt": dbt_resource()})
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("jobs", ["alice.job-1"])
+    result = defs.resolve_job_def("clean_small_job").execute_in_process(
+        partition_key="alice.job-1", instance=instance, raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "silver"
+    assert str(path.relative_to(store.root)) in failure.step_failure_data.error.message
+    assert store.list("silver") == []

@@ -10,6 +10,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -29,6 +30,7 @@ from ..cleaning.publish import SilverVersion, require_silver
 from ..cleaning.run import PartitionResult, clean_partition, read_silver
 from ..generation.bronze import Manifest, read_manifest
 from ..generation.generator import generate
+from ..generation.integrity import BronzeIntegrityError
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import CleaningEngineResource, DatabricksResource, StorageResource
@@ -82,6 +84,9 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
         engine = cleaning.get()
         try:
             result = clean_partition(store, manifest, engine)
+        except BronzeIntegrityError as err:
+            # Bronze that differs from its manifest differs on a retry too: fail now, naming the parts.
+            raise Failure(description=str(err), allow_retries=False) from err
         finally:
             # A Spark engine holds a session for the run's tables; nothing else holds anything.
             getattr(engine, "close", lambda: None)()

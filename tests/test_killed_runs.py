@@ -158,8 +158,8 @@ def test_a_waiting_submit_says_what_it_waits_for_and_goes_on_when_the_holder_die
         run = wait_until("the holder's run", lambda: run_of(instance, "holds.slot"))
         wait_until("the holder to build Gold", lambda: dbt_processes(holder.pid), timeout=300, every=0.2)
         # Freeze the holder inside Gold, so its slot stays taken while the second run arrives.
-        os.kill(holder.pid, signal.SIGSTOP)
-        for pid in descendants(holder.pid):
+        frozen = [holder.pid, *descendants(holder.pid)]
+        for pid in frozen:
             os.kill(pid, signal.SIGSTOP)
         waiter = submit(env, "waits", "slot")
         waiter_run = wait_until("the waiting run", lambda: run_of(instance, "waits.slot"))
@@ -175,6 +175,11 @@ def test_a_waiting_submit_says_what_it_waits_for_and_goes_on_when_the_holder_die
         assert f"run {run.run_id}" in err and "is gone: marked failed" in err, err
         assert instance.get_run_by_id(waiter_run.run_id).status == DagsterRunStatus.SUCCESS
     finally:
+        for pid in locals().get("frozen", [holder.pid]):  # stopped children (log tailers) would stay stopped
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         holder.kill()
         instance.dispose()
 

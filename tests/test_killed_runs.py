@@ -154,11 +154,12 @@ def test_a_waiting_submit_says_what_it_waits_for_and_goes_on_when_the_holder_die
     env = environment(tmp_path, home)
     holder = submit(env, "holds", "slot")
     instance = DagsterInstance.from_config(str(home))
+    frozen: list[int] = []
     try:
         run = wait_until("the holder's run", lambda: run_of(instance, "holds.slot"))
         wait_until("the holder to build Gold", lambda: dbt_processes(holder.pid), timeout=300, every=0.2)
         # Freeze the holder inside Gold, so its slot stays taken while the second run arrives.
-        frozen = [holder.pid, *descendants(holder.pid)]
+        frozen += [holder.pid, *descendants(holder.pid)]
         for pid in frozen:
             os.kill(pid, signal.SIGSTOP)
         waiter = submit(env, "waits", "slot")
@@ -175,7 +176,7 @@ def test_a_waiting_submit_says_what_it_waits_for_and_goes_on_when_the_holder_die
         assert f"run {run.run_id}" in err and "is gone: marked failed" in err, err
         assert instance.get_run_by_id(waiter_run.run_id).status == DagsterRunStatus.SUCCESS
     finally:
-        for pid in locals().get("frozen", [holder.pid]):  # stopped children (log tailers) would stay stopped
+        for pid in frozen:  # stopped children (log tailers) would stay stopped
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -96,19 +96,32 @@ def gone(pids) -> bool:
     return all(process_start(p) is None for p in pids)
 
 
-def kill_at(instance, partition: str, stage: str, worker_pid, exclude=(), proc=None) -> tuple[str, list[int]]:
-    """Wait for the partition's run to start `stage`, then SIGKILL its worker; returns (run id, dbt pids)."""
-    def found():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{partition}: submit ended early: {proc.stderr.read()[-2000:]}")
-        return run_of(instance, partition, exclude)
-
-    run = wait_until(f"a run of {partition}", found)
-    wait_until(f"{partition} to start {stage}", lambda: started(instance, run.run_id, stage))
-    pid = worker_pid(run)
-    dbt = wait_until("dbt to start", lambda: dbt_processes(pid), timeout=120, every=0.2) if stage == "gold" else []
-    os.kill(pid, signal.SIGKILL)
-    return run.run_id, dbt
+def kill_each(instance, targets: dict[str, str], worker_pid, procs=None, timeout: float = 600) -> dict:
+    """SIGKILL each partition's run worker as soon as its run has started the stage named for it (gold: once
+    dbt runs), watching all of them at once so that none runs past its stage while another is awaited.
+    Returns {partition: (run id, dbt pids)}."""
+    killed: dict[str, tuple[str, list[int]]] = {}
+    deadline = time.monotonic() + timeout
+    while len(killed) < len(targets):
+        assert time.monotonic() < deadline, f"timed out; killed only {sorted(killed)} of {sorted(targets)}"
+        for partition, stage in targets.items():
+            if partition in killed:
+                continue
+            proc = (procs or {}).get(partition)
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"{partition}: submit ended early: {proc.stderr.read()[-2000:]}")
+            run = run_of(instance, partition)
+            if run is None or not started(instance, run.run_id, stage):
+                continue
+            assert not instance.get_run_by_id(run.run_id).is_finished, f"{partition} finished before {stage}"
+            pid = worker_pid(run)
+            dbt = dbt_processes(pid) if stage == "gold" else []
+            if stage == "gold" and not dbt:
+                continue  # Gold has started, dbt not yet
+            os.kill(pid, signal.SIGKILL)
+            killed[partition] = (run.run_id, dbt)
+        time.sleep(0.2)
+    return killed
 
 
 def submit(env, user: str, job: str, **popen):
@@ -122,9 +135,11 @@ def test_submit_killed_at_each_stage_blocks_nothing(tmp_path):
     procs = {stage: submit(env, "killed", stage) for stage in STAGES}
     instance = DagsterInstance.from_config(str(home))
     try:
-        killed = {}
-        for stage, proc in procs.items():
-            killed[stage] = kill_at(instance, f"killed.{stage}", stage, lambda run, p=proc: p.pid, proc=proc)
+        by_key = {f"killed.{stage}": proc for stage, proc in procs.items()}
+        caught = kill_each(instance, {f"killed.{stage}": stage for stage in STAGES},
+                           lambda run: by_key[run.tags["dagster/partition"]].pid, procs=by_key)
+        killed = {stage: caught[f"killed.{stage}"] for stage in STAGES}
+        for proc in procs.values():
             proc.wait(timeout=30)
         run_id, dbt = killed["gold"]
         assert dbt and wait_until("dbt to die with its run", lambda: gone(dbt), timeout=10)
@@ -211,7 +226,8 @@ def test_the_daemon_fails_runs_whose_worker_was_killed_and_the_next_runs_complet
     try:
         for stage in STAGES:
             launch(f"daemon.{stage}")
-        killed = {stage: kill_at(instance, f"daemon.{stage}", stage, worker_pid) for stage in STAGES}
+        caught = kill_each(instance, {f"daemon.{stage}": stage for stage in STAGES}, worker_pid)
+        killed = {stage: caught[f"daemon.{stage}"] for stage in STAGES}
         for stage, (run_id, dbt) in killed.items():
             wait_until(f"monitoring to fail the run killed in {stage}",
                        lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE, timeout=120)

@@ -4,10 +4,10 @@ from __future__ import annotations
 from dagster import Definitions
 
 from .ai.job import ask_job
-from .audit.asset import audit_job, audit_report
 from .assets.bronze import bronze
 from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
+from .audit.asset import audit_job, audit_report
 from .jobs import clean_large_job, clean_small_job, medallion_job
 from .resources import CleaningEngineResource, DatabricksResource, StorageResource, WarehouseResource
 from .schedules import large_batch_window, small_batch_sweep

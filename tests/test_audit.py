@@ -136,3 +136,33 @@ def test_asset_writes_report_and_fails_trustworthy_on_critical(store):
         saved = json.loads(store.get_bytes(layout.audit_report_key(user, job)))
         assert saved["trustworthy"] is passed and saved["partition"] == key
         assert mat.metadata["critical"].value == sum(f["severity"] == "critical" for f in saved["findings"])
+
+
+def test_failed_gold_tests_of_the_partition_are_critical(store):
+    """Gold results come from the instance's check evaluations of the partition's runs, whichever run wrote them."""
+    from dagster import AssetCheckResult, AssetCheckSpec, AssetKey, MaterializeResult, asset
+
+    from orchestrator_assets.partitions import job_partitions
+
+    fact = AssetKey(["gold", "fact_orders"])
+
+    @asset(key=fact, partitions_def=job_partitions, check_specs=[
+        AssetCheckSpec("not_null_fact_orders_order_id", asset=fact), AssetCheckSpec("unique_order_id", asset=fact)])
+    def fact_orders(context):
+        yield MaterializeResult()
+        yield AssetCheckResult(check_name="not_null_fact_orders_order_id", passed=context.partition_key != "alice.j1")
+        yield AssetCheckResult(check_name="unique_order_id", passed=True)
+
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("jobs", ["alice.j1", "alice.j0"])
+    for key in ("alice.j1", "alice.j0"):
+        assert materialize([fact_orders], partition_key=key, instance=instance).success
+    for job, failed in (("j1", 1), ("j0", 0)):
+        p = Partition(store, "alice", job, instance=instance)
+        try:
+            r = audit(p)
+        finally:
+            p.close()
+        gold = next(e for e in r["evidence"] if e["tool"] == "gold_tests")["result"]
+        assert gold["available"] and gold["tests"] == 2 and gold["failed"] == failed
+        assert len(_with(r, "critical", "gold_test_failure")) == failed

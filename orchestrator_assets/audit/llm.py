@@ -70,8 +70,11 @@ def _compact(value: Any) -> str:
 
 def _context(p, state) -> str:
     tables = {t: p.manifest.rows(t) for t in p.manifest.tables}
-    baseline = {e["tool"]: e["result"] for e in state["evidence"][:5]}
-    return f"Partition {p.key}; tables and Bronze rows: {_compact(tables)}\nBaseline evidence: {_compact(baseline)}"
+    return f"Partition {p.key}; tables and Bronze rows: {_compact(tables)}\nBaseline evidence:\n{_entries(state)}"
+
+
+def _entries(state) -> str:
+    return "\n".join(f"{call_id(e)} -> {_compact(e['result'])}" for e in state["evidence"])
 
 
 def plan_with_model(model: BaseChatModel, p, state, budget: int) -> tuple[list[dict], list[BaseMessage]]:
@@ -94,11 +97,10 @@ def plan_with_model(model: BaseChatModel, p, state, budget: int) -> tuple[list[d
 
 
 def narrate_with_model(model: BaseChatModel, p, state) -> dict:
-    evidence = [{"tool": e["tool"], "args": e["args"], "result": e["result"]} for e in state["evidence"]]
     findings = [{k: f[k] for k in ("severity", "title", "cause_text", "evidence", "action")} for f in state["findings"]]
     reply = model.bind_tools([REPORT_SPEC]).invoke([
         SystemMessage(NARRATE_PROMPT),
-        HumanMessage(f"Partition {p.key}.\nTemplated findings: {_compact(findings)}\nEvidence: {_compact(evidence)}")])
+        HumanMessage(f"Partition {p.key}.\nTemplated findings: {_compact(findings)}\nEvidence:\n{_entries(state)}")])
     for tc in reply.tool_calls:
         if tc["name"] == REPORT_SPEC["name"]:
             return _narrative(tc["args"])

@@ -166,3 +166,15 @@ def test_failed_gold_tests_of_the_partition_are_critical(store):
         gold = next(e for e in r["evidence"] if e["tool"] == "gold_tests")["result"]
         assert gold["available"] and gold["tests"] == 2 and gold["failed"] == failed
         assert len(_with(r, "critical", "gold_test_failure")) == failed
+
+
+def test_audit_has_its_own_job_and_stays_out_of_the_pipeline_jobs():
+    from orchestrator_assets.definitions import defs
+
+    def keys(name):
+        return {k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.executable_asset_keys}
+
+    assert keys("audit_job") == {"audit/report"}
+    for name in ("medallion_job", "clean_small_job", "clean_large_job"):
+        assert "audit/report" not in keys(name) and "silver/quarantine" in keys(name)
+    assert defs.resolve_job_def("audit_job").partitions_def.name == "jobs"

@@ -69,8 +69,11 @@ def test_disabled_trim_rule_is_a_critical_miss_caused_by_a_rule(reports):
     miss = [f for f in _with(r, "critical", "rule_misses_pattern") if f["title"].startswith("whitespace")]
     assert len(miss) == 1
     assert miss[0]["evidence"]["missed_rate"] > 0.1 and "trim" in miss[0]["action"]
-    # The planner followed up with profiles that show the untrimmed values in Silver.
-    assert miss[0]["samples"] and all(s["untrimmed"] > 0 for s in miss[0]["samples"])
+    # The planner followed up: ledger rows whose Silver value kept the whitespace, and the untrimmed counts.
+    missed = [s for s in miss[0]["samples"] if "silver" in s]
+    assert missed and all(s["silver"] != s["silver"].strip() and s["silver"].strip() == s["clean"].strip()
+                          for s in missed)
+    assert any(s.get("untrimmed", 0) > 0 for s in miss[0]["samples"])
     assert _with(r, "warning", "rule_misses_pattern")
 
 

@@ -38,13 +38,16 @@ def audit_report(store: Storage, user: str, job: str) -> dict | None:
 
 
 @contextmanager
-def silver_files(store: Storage, user: str, job: str, tables: list[str]) -> Iterator[dict[str, dict[str, Path]]]:
-    """Local Parquet files for DuckDB: {"silver": {table: path}, "quarantine": {table: path}}.
+def silver_files(store: Storage, manifest: Manifest) -> Iterator[dict[str, dict[str, Path]]]:
+    """Local Parquet files for DuckDB: {"silver": {table: path}, "quarantine": {table: path},
+    "ledger": {"ledger": path}} (the ledger is the Bronze error ledger).
 
     The local backend hands out its own files; a cloud backend downloads them for the duration.
     """
+    user, job, tables = manifest.data["user"], manifest.data["job"], list(manifest.tables)
     keys = {"silver": {t: layout.silver_key(t, user, job) for t in tables},
-            "quarantine": {t: layout.quarantine_key(t, user, job) for t in tables}}
+            "quarantine": {t: layout.quarantine_key(t, user, job) for t in tables},
+            "ledger": {"ledger": manifest.data["ledger"]["key"]}}
     present = [k for group in keys.values() for k in group.values() if store.exists(k)]
     with store.local_view(present) as root:
         yield {group: {t: root / k for t, k in byt.items() if k in present} for group, byt in keys.items()}

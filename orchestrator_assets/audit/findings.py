@@ -73,15 +73,22 @@ def _accuracy(p: Partition, r: dict, by_tool) -> list[dict]:
         if k["missed_rate"] <= r["bar_missed_rate"]:
             continue
         rules = RULES_FOR_KIND.get(kind, [])
-        samples = _untrimmed_samples(by_tool) if kind == "whitespace" else []
+        samples = _missed_rows(by_tool, kind) + (_untrimmed_samples(by_tool) if kind == "whitespace" else [])
         out.append(_finding(
             "critical", f"{kind}: {k['missed']} of {k['injected']} injected errors reached Silver unrepaired "
             f"({_pct(k['missed_rate'])}, bar {_pct(r['bar_missed_rate'])})",
             "rule_misses_pattern",
             f"Check rule {', '.join(rules) or '?'} in the {p.cleaning.get('engine')} engine against "
             f"docs/cleaning.md; the dirty values it let through are in the samples.",
-            {**k, "bar_missed_rate": r["bar_missed_rate"]}, samples=samples or r.get("examples", [])[:3]))
+            {**k, "bar_missed_rate": r["bar_missed_rate"]}, samples=samples))
     return out
+
+
+def _missed_rows(by_tool, kind: str) -> list[dict]:
+    for e in by_tool.get("missed_samples", []):
+        if e["args"].get("kind") == kind:
+            return e["result"].get("rows", [])[:5]
+    return []
 
 
 def _untrimmed_samples(by_tool) -> list[dict]:

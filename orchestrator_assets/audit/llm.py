@@ -34,6 +34,10 @@ TOOL_SPECS = [
      "parameters": {"type": "object", "properties": {"table": _TABLE, "rule": {"type": "string"},
                                                      "column": {"type": "string"}, "limit": {"type": "integer"}},
                     "required": ["table", "rule"]}},
+    {"name": "missed_samples", "description": "Injected errors of one kind that reached Silver unrepaired: dirty, "
+     "clean and Silver value per table and column.",
+     "parameters": {"type": "object", "properties": {"kind": {"type": "string"}, "limit": {"type": "integer"}},
+                    "required": ["kind"]}},
     {"name": "column_profiles", "description": "Null rate, distinct count, min/max per Silver column of a table, "
      "against the spec's declared source (range or choices).",
      "parameters": {"type": "object", "properties": {"table": _TABLE}, "required": ["table"]}},

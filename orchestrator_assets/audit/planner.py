@@ -28,7 +28,8 @@ def candidates(p: Partition, evidence: list[dict]) -> list[dict]:
     acc = first.get("accuracy_by_kind", {})
     if acc.get("available"):
         missed = {k for k, v in acc["kinds"].items() if v["missed_rate"] > acc["bar_missed_rate"]}
-        # A missed error kind: profile the tables the spec injects it into, to see the dirty values in Silver.
+        # A missed error kind: the dirty values that reached Silver, then the profiles of the tables it is in.
+        out += [_call("missed_samples", kind=k) for k in sorted(missed)]
         for table, t in p.spec.tables.items():
             if any(e.value in missed for c in t.columns.values() for e in c.errors):
                 out.append(_call("column_profiles", table=table))

@@ -79,8 +79,7 @@ class Partition:
 
     @cached_property
     def files(self) -> dict:
-        return self._stack.enter_context(facts.silver_files(self.store, self.user, self.job,
-                                                            list(self.manifest.tables)))
+        return self._stack.enter_context(facts.silver_files(self.store, self.manifest))
 
     def sql(self, query: str) -> list[tuple]:
         con = duckdb.connect()
@@ -153,6 +152,31 @@ def quarantine_sample(p: Partition, table: str, rule: str, column: str | None = 
     return {"table": table, "rule": rule, "column": column,
             "rows": [dict(zip([*shown, "_reason"], r)) for r in sample],
             "reasons": [{"reason": r[0], "rows": r[1]} for r in reasons]}
+
+
+def missed_samples(p: Partition, kind: str, limit: int = 3) -> dict:
+    """Ledger errors of one kind whose Silver value is neither the clean value nor null: dirty, clean and
+    Silver value side by side, per table and column (a DuckDB join of the ledger with Silver)."""
+    ledger = p.files["ledger"].get("ledger")
+    if ledger is None:
+        return {"kind": kind, "error": "no error ledger for this partition"}
+    limit = max(1, min(int(limit), 10))
+    pairs = p.sql(f"SELECT \"table\", \"column\", count(*) FROM read_parquet({_lit(str(ledger))}) "
+                  f"WHERE error_kind = {_lit(kind)} AND \"column\" <> '*' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10")
+    rows = []
+    for table, column, _ in pairs:
+        silver = p.files["silver"].get(table)
+        if silver is None or column not in p.spec.emitted(table):
+            continue
+        pk, c = _q(p.spec.tables[table].primary_key), _q(column)
+        found = p.sql(
+            f"SELECT l.row_key, l.dirty_value, l.clean_value, s.{c}::VARCHAR FROM read_parquet({_lit(str(ledger))}) l "
+            f"JOIN read_parquet({_lit(str(silver))}) s ON s.{pk} = l.row_key "
+            f"WHERE l.\"table\" = {_lit(table)} AND l.\"column\" = {_lit(column)} AND l.error_kind = {_lit(kind)} "
+            f"AND s.{c} IS NOT NULL AND s.{c}::VARCHAR IS DISTINCT FROM l.clean_value ORDER BY l.row_key LIMIT {limit}")
+        rows += [{"table": table, "column": column, "key": r[0], "dirty": r[1], "clean": r[2], "silver": r[3]}
+                 for r in found]
+    return {"kind": kind, "rows": rows}
 
 
 def parent_of(p: Partition, table: str, column: str) -> str | None:
@@ -301,6 +325,6 @@ def _share(part: int, whole: int) -> float:
 
 TOOLS = {
     "check_results": check_results, "accuracy_by_kind": accuracy_by_kind, "quarantine_by_rule": quarantine_by_rule,
-    "quarantine_sample": quarantine_sample, "column_profiles": column_profiles, "gold_tests": gold_tests,
+    "quarantine_sample": quarantine_sample, "missed_samples": missed_samples, "column_profiles": column_profiles, "gold_tests": gold_tests,
     "compare_earlier": compare_earlier,
 }

@@ -154,3 +154,18 @@ def test_provider_path_through_the_real_sdk(provider, store, facts, server, monk
         assert first["tool_choice"]["name"] == "next_tool" and last["tools"][0]["name"] == "report_findings"
         sent = json.dumps(first["messages"]) + first["system"]
     assert "carol.cascade" in sent and KEY not in sent
+
+
+def test_a_bad_tool_call_comes_back_as_an_error_and_the_audit_goes_on(store):
+    from orchestrator_assets.audit.graph import run_tool
+
+    p = Partition(store, "carol", "cascade")
+    try:
+        unknown = run_tool(p, {"tool": "drop_tables", "args": {}})["result"]
+        missing = run_tool(p, {"tool": "quarantine_sample", "args": {"table": "nope", "rule": "required"}})["result"]
+        wrong = run_tool(p, {"tool": "column_profiles", "args": {"tabel": "users"}})["result"]
+    finally:
+        p.close()
+    assert "drop_tables" in unknown["error"] and "column_profiles" in unknown["error"]
+    assert "nope" in missing["error"]
+    assert "tabel" in wrong["error"]

@@ -7,6 +7,7 @@ from .ai.job import ask_job
 from .assets.bronze import bronze
 from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
+from .audit.asset import audit_job, audit_report
 from .jobs import clean_large_job, clean_small_job, medallion_job
 from .resources import CleaningEngineResource, DatabricksResource, StorageResource, WarehouseResource
 from .schedules import large_batch_window, small_batch_sweep
@@ -15,8 +16,8 @@ from .settings import load_settings
 from .sync_job import sync_job
 
 defs = Definitions(
-    assets=[bronze, silver, gold],
-    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job],
+    assets=[bronze, silver, gold, audit_report],
+    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job, audit_job],
     sensors=[bronze_arrival_sensor, failed_run_sensor],
     schedules=[small_batch_sweep, large_batch_window],
     resources={

@@ -81,6 +81,11 @@ def request_key(user: str, job: str) -> str:
     return f"requests/{_pj(user, job)}/request.json"
 
 
+def audit_report_key(user: str, job: str) -> str:
+    """The data-quality audit of the partition (audit/report asset)."""
+    return f"audit/{_pj(user, job)}/report.json"
+
+
 def status_key(user: str, job: str) -> str:
     """Failed runs of the partition, newest last (written by the run-failure sensor)."""
     return f"status/{_pj(user, job)}/failures.json"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .settings import KEY_VARS, AISettings, api_key
 
 TOOL_NAME = "dataset_spec"
+TOOL_PURPOSE = "Return the complete dataset spec."
 # A full spec is about 4,000 tokens; the margin covers verbose models.
 ANTHROPIC_MAX_TOKENS = 16_000
 
@@ -33,7 +34,9 @@ class Provider:
     name: str
     model: str
 
-    def complete(self, system: str, messages: list[dict[str, str]], schema: dict) -> Reply:
+    def complete(self, system: str, messages: list[dict[str, str]], schema: dict, name: str = TOOL_NAME,
+                 purpose: str = TOOL_PURPOSE) -> Reply:
+        """The answer as JSON text following schema; name and purpose label it (the auditor asks other things)."""
         raise NotImplementedError
 
 
@@ -103,16 +106,16 @@ class OpenAIChat(Provider):
             self.client = openai.OpenAI(base_url=settings.base_url or None, **common)
             self.label = f"{settings.provider} at {self.client.base_url}"
 
-    def _format(self, schema: dict) -> dict:
+    def _format(self, schema: dict, name: str) -> dict:
         if self.json_mode == "json_object":
             return {"type": "json_object"}
         # strict mode needs every property required, which the spec's optional fields are not.
-        return {"type": "json_schema", "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": False}}
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
 
-    def complete(self, system, messages, schema):
+    def complete(self, system, messages, schema, name=TOOL_NAME, purpose=TOOL_PURPOSE):
         def call():
             return self.client.chat.completions.create(
-                model=self.model, temperature=0, response_format=self._format(schema),
+                model=self.model, temperature=0, response_format=self._format(schema, name),
                 messages=[{"role": "system", "content": system}, *messages])
 
         may_fall_back = self.settings.provider == "openai_compatible" and self.json_mode == "json_schema"
@@ -141,13 +144,13 @@ class AnthropicMessages(Provider):
                                           timeout=settings.timeout_seconds, max_retries=0)
         self.label = f"Anthropic at {self.client.base_url}"
 
-    def complete(self, system, messages, schema):
-        tool = {"name": TOOL_NAME, "description": "Return the complete dataset spec.", "input_schema": schema}
+    def complete(self, system, messages, schema, name=TOOL_NAME, purpose=TOOL_PURPOSE):
+        tool = {"name": name, "description": purpose, "input_schema": schema}
 
         def call():
             return self.client.messages.create(
                 model=self.model, max_tokens=ANTHROPIC_MAX_TOKENS, system=system,
-                messages=messages, tools=[tool], tool_choice={"type": "tool", "name": TOOL_NAME})
+                messages=messages, tools=[tool], tool_choice={"type": "tool", "name": name})
 
         resp, calls = _retrying(self.settings, self.label, call, self.sdk)
         used = [b.input for b in resp.content if b.type == "tool_use"]

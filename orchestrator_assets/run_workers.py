@@ -11,11 +11,13 @@ Pids mean something only on the machine that owns them; a run tagged by another 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
@@ -117,6 +119,7 @@ class MonitoredRunLauncher(DefaultRunLauncher):
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker process recorded for this run")
         state = alive(worker)
         if state is False:
+            end_leftovers(run.run_id)
             return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {worker.describe()} is gone (killed, "
                                                              "or its machine restarted)")
         return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker {worker.describe()} is alive"
@@ -137,12 +140,36 @@ def reap_dead_runs(instance: DagsterInstance) -> list[str]:
         message = (f"run {run.run_id} ({run.job_name}, partition {run.tags.get('dagster/partition', '-')}) was "
                    f"{run.status.value} but its worker {worker.describe()} is gone: marked failed")
         held = _slots_of(instance, run.run_id)
+        end_leftovers(run.run_id)
         instance.report_run_failed(run, message)
         # Failing the run may free its slots already (storages differ); freeing twice is harmless.
         if instance.event_log_storage.supports_global_concurrency_limits:
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         done.append(message + (f", {held} pool slot(s) freed" if held else ""))
     return done
+
+
+def end_leftovers(run_id: str) -> list[int]:
+    """Kill what a dead run left running on this machine: its output followers.
+
+    Dagster captures a run's output with `tail -F <instance>/storage/<run id>/compute_logs/...` processes that
+    outlive a killed run worker forever. Only `tail` processes naming the run's id are ended, so a person's own
+    viewer of the same log is left alone. (dbt and Spark end with the run by themselves.)
+    """
+    ended = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        pid = int(cmdline.parent.name)
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args[0].rsplit(b"/", 1)[-1] == b"tail" and any(run_id.encode() in arg for arg in args):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                ended.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return ended
 
 
 def _slots_of(instance: DagsterInstance, run_id: str) -> int:

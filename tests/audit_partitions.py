@@ -7,10 +7,10 @@ import json
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestrator_assets import layout
 from orchestrator_assets.assets.silver import accuracy
 from orchestrator_assets.cleaning.catalogue import TablePlan
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
+from orchestrator_assets.cleaning.publish import current_silver
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
@@ -36,7 +36,7 @@ def build(store, spec, user: str, job: str, seed: int, rows: int = ROWS, engine=
     silver = {t: read_silver(store, t, user, job) for t in manifest.tables}
     quarantine = {t: read_silver(store, t, user, job, quarantine=True) for t in manifest.tables}
     report = accuracy(manifest, silver, quarantine)
-    store.put_bytes(layout.accuracy_report_key(user, job), json.dumps(report.to_json()).encode())
+    store.put_bytes(current_silver(store, user, job).accuracy_report, json.dumps(report.to_json()).encode())
     return manifest
 
 
@@ -63,7 +63,7 @@ def corrupted_users(spec):
 
 def shift_ages(store, user: str, job: str, years: int = 40) -> None:
     """Silver users' ages drift by `years` (what a changed upstream source would look like)."""
-    key = layout.silver_key("users", user, job)
+    key = current_silver(store, user, job).key("users")
     with store.scratch() as tmp:
         table = pq.read_table(store.get_file(key, tmp / "in.parquet"))
         i = table.schema.get_field_index("age")

@@ -25,7 +25,7 @@ def env(tmp_path):
 
 
 def test_submit_registers_the_partition_runs_the_job_and_writes_a_summary(env, tmp_path):
-    proc = run(["submit", "--user", "erin", "--job", "first", "--rows", "600", "--seed", "9"], env)
+    proc = run(["submit", "--in-process", "--user", "erin", "--job", "first", "--rows", "600", "--seed", "9"], env)
     summary_path = Path(proc.stdout.strip().splitlines()[-1])
     summary = json.loads(summary_path.read_text())
     assert summary_path == tmp_path / "data" / "summaries" / "erin.first.json"

@@ -92,6 +92,13 @@ def dbt_processes(pid: int) -> list[int]:
     return found
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 def gone(pids) -> bool:
     return all(process_start(p) is None for p in pids)
 
@@ -125,7 +132,7 @@ def kill_each(instance, targets: dict[str, str], worker_pid, procs=None, timeout
 
 
 def submit(env, user: str, job: str, **popen):
-    return subprocess.Popen([str(BIN / "orchestrator"), "submit", "--user", user, "--job", job, "--rows", ROWS],
+    return subprocess.Popen([str(BIN / "orchestrator"), "submit", "--in-process", "--user", user, "--job", job, "--rows", ROWS],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -157,6 +164,8 @@ def test_submit_killed_at_each_stage_blocks_nothing(tmp_path):
             assert run.status == DagsterRunStatus.FAILURE, stage
             assert f"run {run_id}" in reaped and "is gone: marked failed" in reaped
         assert "pool slot(s) freed" in reaped  # the Gold run's warehouse slot
+        for run_id, _ in killed.values():  # its output followers (tail -F of its compute logs) ended with it
+            assert not [c for c in Path("/proc").glob("[0-9]*/cmdline") if run_id.encode() in _read(c)]
         assert instance.event_log_storage.get_concurrency_info("duckdb_warehouse").claimed_slots == []
     finally:
         for proc in procs.values():

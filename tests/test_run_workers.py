@@ -155,3 +155,25 @@ def test_the_spark_jvm_ends_with_its_killed_driver():
         assert not any(process_start(pid) for pid in jvms)
     finally:
         driver.kill()
+
+
+def test_a_dead_runs_output_followers_are_ended_and_nothing_else(tmp_path):
+    from orchestrator_assets.run_workers import end_leftovers
+
+    run_id = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    log = tmp_path / "storage" / run_id / "compute_logs" / "abc.out"
+    log.parent.mkdir(parents=True)
+    log.write_text("")
+    follower = subprocess.Popen(["tail", "-F", "-c", "+0", str(log)], stdout=subprocess.DEVNULL)
+    other = subprocess.Popen(["tail", "-F", str(tmp_path / "unrelated.log")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    viewer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(log)])
+    try:
+        time.sleep(0.3)
+        assert end_leftovers(run_id) == [follower.pid]
+        assert follower.wait(timeout=5) == -9
+        assert other.poll() is None and viewer.poll() is None
+    finally:
+        for proc in (follower, other, viewer):
+            proc.kill()
+            proc.wait()

@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/warehouse.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/audit.py --rows 100000
 
 lint: setup

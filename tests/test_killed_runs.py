@@ -153,8 +153,10 @@ def test_submit_killed_at_each_stage_blocks_nothing(tmp_path):
         # The killed submits that were still running reaped the runs killed before theirs.
         reaped = "".join(proc.stderr.read() for proc in procs.values())
 
-        again = {key: submit(env, "killed", key) for key in [*STAGES, "fresh"]}
-        outcomes = {key: proc.communicate(timeout=600) + (proc.returncode,) for key, proc in again.items()}
+        # The partition whose run died holding the Gold slot, run again, and another one; their Gold builds take
+        # turns in the warehouse pool.
+        again = {key: submit(env, "killed", key) for key in ("gold", "fresh")}
+        outcomes = {key: proc.communicate(timeout=900) + (proc.returncode,) for key, proc in again.items()}
         for key, (out, err, code) in outcomes.items():
             assert code == 0, (key, err[-2000:])
             assert Path(out.strip().splitlines()[-1]).is_file()
@@ -246,12 +248,13 @@ def test_the_daemon_fails_runs_whose_worker_was_killed_and_the_next_runs_complet
             # The step notices its worker is gone on its own schedule (every 2 s), and takes dbt along.
             wait_until(f"dbt of the run killed in {stage} to die", lambda d=dbt: gone(d), timeout=15)
         first = {key: run_of(instance, key).run_id for key in keys[:3]}
-        for key in keys:
+        again = ["daemon.gold", "daemon.fresh"]  # the run that died holding the Gold slot, and another partition
+        for key in again:
             launch(key)
-        for key in keys:
+        for key in again:
             rerun = wait_until(f"the next run of {key}", lambda k=key: run_of(instance, k, exclude=first.values()))
             wait_until(f"{key} to finish", lambda r=rerun.run_id: instance.get_run_by_id(r).is_finished,
-                       timeout=600, every=2)
+                       timeout=900, every=2)
             assert instance.get_run_by_id(rerun.run_id).status == DagsterRunStatus.SUCCESS, key
     finally:
         os.killpg(daemon.pid, signal.SIGKILL)

@@ -63,7 +63,7 @@ def test_offline_ask_prints_the_summary_and_saves_a_spec_that_submit_can_use(env
     assert provenance["left_out"] == ["reviews"] and provenance["rows"] == 50_000
     # Asking again finds the same spec at the same path: nothing is duplicated.
     again = run(["ask", GERMAN], env)
-    assert spec_line in again.stdout and len(_files(tmp_path / "data")) == 2
+    assert spec_line in again.stdout and len(_files(tmp_path / "data" / "specs")) == 2
     print(f"offline ask, whole command: {elapsed:.2f}s")
 
 
@@ -72,7 +72,8 @@ def test_offline_ask_prints_the_summary_and_saves_a_spec_that_submit_can_use(env
     (["ask", "90 billion orders"], "'90 billion orders' is 90,000,000,000 orders, above the limit of 50,000,000"),
     (["ask", "1k orders", "--user", "../root"], "invalid user id '../root'"),
     (["ask", "1k orders", "--rows", "0"], "--rows 0 is outside 1 to 50,000,000"),
-    (["ask", "1k orders", "--reuse", "abc123"], "--reuse abc123: the schema library is not available"),
+    (["ask", "1k orders", "--reuse", "abc123"], "--reuse abc123: not a library id"),
+    (["ask", "1k orders", "--reuse", "0123456789ab"], "--reuse 0123456789ab: no spec with that id in the library"),
 ])
 def test_refused_requests_are_clear_and_write_nothing(env, tmp_path, args, message):
     proc = run(args, env, check=False)
@@ -96,8 +97,8 @@ def test_ask_against_a_model_server_from_the_command_line(env, tmp_path):
         provenance = json.loads(provenance_file.read_text())
         assert provenance["provider"] == "openai" and provenance["model"] == "gpt-test"
         assert provenance["input_tokens"] == 2100 and provenance["output_tokens"] == 950
-        everything = proc.stdout + proc.stderr + "".join(p.read_text() for p in _files(tmp_path / "data"))
-        assert KEY not in everything
+        everything = (proc.stdout + proc.stderr).encode() + b"".join(p.read_bytes() for p in _files(tmp_path / "data"))
+        assert KEY.encode() not in everything
         # A wrong key: exit 2, the variable named, the key nowhere, nothing more written.
         before = _files(tmp_path / "data")
         env["OPENAI_API_KEY"] = "sk-wrong-key-55555"
@@ -170,8 +171,10 @@ def test_ask_saves_to_the_library_with_provenance_and_offers_close_specs(offline
     reused = ask("the German shop again", library=library, reuse=first.entry_id, rows=1000)
     assert reused.spec.digest() == first.spec.digest() and reused.rows == 1000 and reused.entry_id == first.entry_id
     assert reused.provenance["generator"] == "library"
-    with pytest.raises(AskError, match="--reuse nope: no spec with that id"):
+    with pytest.raises(AskError, match="--reuse nope: not a library id"):
         ask("x", library=library, reuse="nope")
+    with pytest.raises(AskError, match="--reuse 0123456789ab: no spec with that id"):
+        ask("x", library=library, reuse="0123456789ab")
 
 
 def test_nothing_reaches_the_library_when_the_answer_never_validates(offline, monkeypatch):

@@ -75,13 +75,47 @@ def open_library(log: Callable[[str], None] = lambda _line: None):
         return None
 
 
+class LazyLibrary:
+    """The schema library, opened on first use: a request refused before then writes nothing, not even the
+    library's first files."""
+
+    def __init__(self, log: Callable[[str], None] = lambda _line: None):
+        self._log, self._library, self._opened = log, None, False
+
+    def _open(self):
+        if not self._opened:
+            self._library, self._opened = open_library(self._log), True
+        return self._library
+
+    def __bool__(self) -> bool:
+        return self._open() is not None
+
+    def get(self, entry_id: str):
+        from ..settings import load_settings
+
+        if not self._opened and not (load_settings().data_dir / "schema_library").exists():
+            raise LookupError(entry_id)  # nothing stored yet, and a lookup must not create the library
+        library = self._open()
+        if library is None:
+            raise LookupError(entry_id)
+        return library.get(entry_id)
+
+    def __getattr__(self, name: str):
+        library = self._open()
+        if library is None:
+            raise AttributeError(name)
+        return getattr(library, name)
+
+
 def ask(request: str, *, rows: int | None = None, owner: str = "", settings: AISettings | None = None,
         library=None, reuse: str | None = None, provider: Provider | None = None,
         log: Callable[[str], None] = lambda _line: None) -> AskResult:
     settings = settings or ai_settings()
     if rows is not None and not 1 <= rows <= MAX_ROWS:
         raise AskError(f"--rows {rows} is outside 1 to {MAX_ROWS:,}")
-    similar = _similar(library, request, settings, log)
+    if reuse and not re.fullmatch(r"[0-9a-f]{12}", reuse):
+        raise AskError(f"--reuse {reuse}: not a library id (12 hexadecimal digits, from `orchestrator schemas "
+                       "list`)")
     if reuse:
         if library is None:
             raise AskError(f"--reuse {reuse}: the schema library is not available")
@@ -100,6 +134,9 @@ def ask(request: str, *, rows: int | None = None, owner: str = "", settings: AIS
     final_rows = rows or _anchor_rows(spec)
     if not 1 <= final_rows <= MAX_ROWS:
         raise AskError(f"the spec asks for {final_rows:,} {spec.anchor}, outside 1 to {MAX_ROWS:,}; nothing saved")
+    # Only now, with the request understood: a refused one must not even create the library's files.
+    library = library if library else None
+    similar = _similar(library, request, settings, log)
     provenance.update(rows=final_rows, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
     result = AskResult(spec, final_rows, summarize(spec, final_rows, notes, understood), provenance, similar=similar)
     result.path = save_spec_file(spec, provenance)

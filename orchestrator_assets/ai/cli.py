@@ -7,7 +7,7 @@ import sys
 from ..ids import PartitionKeyError, check_id
 from ..requests import RequestError
 from ..settings import SettingsError
-from .ask import AskError, ask, open_library
+from .ask import AskError, LazyLibrary, ask
 from .providers import ProviderError
 
 
@@ -29,7 +29,7 @@ def run(args) -> int:
 
     try:
         check_id(args.user, "user")
-        library = open_library(log)
+        library = LazyLibrary(log)
         result = ask(args.request, rows=args.rows, owner=args.user, library=library, reuse=args.reuse, log=log)
     except (AskError, ProviderError, SettingsError, PartitionKeyError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -50,7 +50,7 @@ def run(args) -> int:
     except (RequestError, PartitionKeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if library is not None and result.entry_id:
+    if library and result.entry_id:
         library.record_job(result.entry_id, request.partition_key)
     print(f"run {run_result.run_id} for partition {request.partition_key}: "
           f"{'SUCCESS' if run_result.success else 'FAILURE'}", file=sys.stderr)

@@ -3,7 +3,7 @@ from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
 
 from ..ids import check_id
-from .ask import ask, open_library
+from .ask import LazyLibrary, ask
 
 
 class AskConfig(Config):
@@ -19,7 +19,7 @@ class AskConfig(Config):
                 "with submit run it as a job.")
 def ask_request(context: OpExecutionContext, config: AskConfig) -> Output[dict]:
     check_id(config.user, "user")
-    library = open_library(context.log.warning)
+    library = LazyLibrary(context.log.warning)
     result = ask(config.request, rows=config.rows or None, owner=config.user, library=library,
                  log=context.log.info)
     context.log.info("\n" + result.summary)
@@ -30,7 +30,7 @@ def ask_request(context: OpExecutionContext, config: AskConfig) -> Output[dict]:
 
         request, run = submit(config.user, config.job or None, result.rows, config.seed, str(result.path),
                               instance=context.instance)
-        if library is not None and result.entry_id:
+        if library and result.entry_id:
             library.record_job(result.entry_id, request.partition_key)
         out.update(partition=request.partition_key, run_id=run.run_id, run_success=run.success)
         if not run.success:

@@ -20,6 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from support.clouds import open_backend
 
@@ -36,12 +37,14 @@ POINTER = layout.silver_pointer_key(USER, JOB)
 HOUR = 3600
 
 
-class DropsLastRow(PandasEngine):
-    """Yields a Silver that differs from the real one, to stand for the previous run's version."""
+class ReversedRows(PandasEngine):
+    """Yields a Silver that differs from the real one (the same rows in reverse order, so no line is lost), to
+    stand for the previous run's version."""
 
     def clean_table(self, bronze, plan, parent_keys):
         cleaned = super().clean_table(bronze, plan, parent_keys)
-        return dataclasses.replace(cleaned, silver=cleaned.silver.slice(0, cleaned.silver.num_rows - 1))
+        reverse = pa.array(range(cleaned.silver.num_rows - 1, -1, -1), pa.int64())
+        return dataclasses.replace(cleaned, silver=cleaned.silver.take(reverse))
 
 
 class Killed(BaseException):
@@ -94,7 +97,7 @@ def test_a_partition_without_a_pointer_has_no_silver(tmp_path, bronze_store):
 def test_a_run_killed_mid_publish_leaves_the_previous_silver_and_the_next_run_cleans_up(tmp_path, bronze_store):
     store = fresh_store(tmp_path, bronze_store)
     manifest = bronze_store[1]
-    clean_partition(store, manifest, DropsLastRow())
+    clean_partition(store, manifest, ReversedRows())
     previous = require_silver(store, USER, JOB)
     previous_view, previous_pointer = reader_view(store), store.get_bytes(POINTER)
 
@@ -178,7 +181,7 @@ CHILD = textwrap.dedent("""
 def test_kill_9_during_publish(tmp_path, bronze_store):
     store = fresh_store(tmp_path / "store", bronze_store)
     manifest = bronze_store[1]
-    clean_partition(store, manifest, DropsLastRow())
+    clean_partition(store, manifest, ReversedRows())
     previous = require_silver(store, USER, JOB)
     previous_view, previous_pointer = reader_view(store), store.get_bytes(POINTER)
 
@@ -219,7 +222,7 @@ def test_a_run_killed_mid_publish_on_an_object_store_leaves_the_previous_silver(
     store, _ = open_backend(clouds, backend, tmp_path)
     for key in source.list("bronze"):
         store.put_file(key, source.path(key))
-    clean_partition(store, manifest, DropsLastRow())
+    clean_partition(store, manifest, ReversedRows())
     previous = require_silver(store, USER, JOB)
     previous_view, previous_pointer = reader_view(store), store.get_bytes(POINTER)
 

@@ -12,12 +12,13 @@ from .resources import CleaningEngineResource, DatabricksResource, StorageResour
 from .schedules import large_batch_window, small_batch_sweep
 from .sensors import bronze_arrival_sensor, failed_run_sensor
 from .settings import load_settings
+from .submissions import submit_job, submitted_jobs_sensor
 from .sync_job import sync_job
 
 defs = Definitions(
     assets=[bronze, silver, gold],
-    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job],
-    sensors=[bronze_arrival_sensor, failed_run_sensor],
+    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job, submit_job],
+    sensors=[bronze_arrival_sensor, failed_run_sensor, submitted_jobs_sensor],
     schedules=[small_batch_sweep, large_batch_window],
     resources={
         "storage": StorageResource(),

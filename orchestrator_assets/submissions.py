@@ -24,12 +24,15 @@ from dagster import (
     DefaultSensorStatus,
     Failure,
     MetadataValue,
+    Nothing,
     OpExecutionContext,
+    Out,
     Output,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
+    in_process_executor,
     job,
     op,
     sensor,
@@ -89,32 +92,37 @@ def read_spec(text: str) -> DatasetSpec | str | None:
     return parse_spec(data, "spec text")
 
 
-@op(name="submit", description="Check a job request in full, then store it and register its partition; "
-                               "submitted_jobs_sensor runs medallion_job for it.")
-def submit_request(context: OpExecutionContext, config: SubmitConfig, storage: StorageResource) -> Output[dict]:
+# Nothing as output: the result is the stored request and the run's tags, not a value for the IO manager to pickle.
+@op(name="submit", out=Out(Nothing),
+    description="Check a job request in full, then store it and register its partition; "
+                "submitted_jobs_sensor runs medallion_job for it.")
+def submit_request(context: OpExecutionContext, config: SubmitConfig, storage: StorageResource):
     try:
         request = build_request(config.user, config.job or None, config.rows, config.seed, read_spec(config.spec),
                                 config.compression)
     except ValueError as err:  # ids, rows, compression, spec, sizes, pools: each names what was typed
         raise Failure(description=f"request refused, nothing stored: {err}", allow_retries=False) from None
     key = request.partition_key
-    context.instance.add_run_tags(context.run_id, {USER_TAG: request.user, JOB_TAG: request.job,
-                                                   PARTITION_KEY_TAG: key})
     store = storage.get()
     try:
         new = save_request(store, request)
     except ValueError as err:  # the job id was taken by a different request
         raise Failure(description=f"request refused, nothing stored: {err}", allow_retries=False) from None
     context.instance.add_dynamic_partitions(job_partitions.name, [key])
+    # Last: the sensor launches the partitions of submit runs with this tag, so it marks a complete submission.
+    context.instance.add_run_tags(context.run_id, {USER_TAG: request.user, JOB_TAG: request.job,
+                                                   PARTITION_KEY_TAG: key})
     context.log.info(f"{key}: request {'stored' if new else 'already stored, the same'}; partition registered; "
                      "submitted_jobs_sensor launches medallion_job for it")
-    return Output({"partition": key, "user": request.user, "job": request.job, "new": new},
-                  metadata={"partition": key, "rows": request.rows, "seed": request.seed, "spec": request.spec.name,
-                            "compression": request.compression,
-                            "request": MetadataValue.path(store.uri(layout.request_key(request.user, request.job)))})
+    request_uri = store.uri(layout.request_key(request.user, request.job))
+    return Output(None, metadata={"partition": key, "rows": request.rows, "seed": request.seed,
+                                  "spec": request.spec.name, "compression": request.compression,
+                                  "request": MetadataValue.path(request_uri), "new": new})
 
 
-@job(description="Submit a Medallion job: validate user, job, rows, seed and spec before anything is written, "
+# One op: in process, so a submission costs one worker process rather than two.
+@job(executor_def=in_process_executor,
+     description="Submit a Medallion job: validate user, job, rows, seed and spec before anything is written, "
                  "store the request and register the partition <user>.<job>; the submitted_jobs_sensor runs it.")
 def submit_job():
     submit_request()

@@ -136,12 +136,13 @@ def test_a_refused_request_names_the_input_and_writes_nothing(env, config, named
 
 
 def test_a_different_request_under_a_taken_job_id_is_refused(env):
-    _, storage = env
+    instance, storage = env
     assert submit(env, user="alice", job="j1", rows=500, seed=7).success
     before = storage.get().get_bytes(layout.request_key("alice", "j1"))
     result = submit(env, user="alice", job="j1", rows=600, seed=7)
     assert "job alice.j1 was already requested with rows=500" in failure_message(result)
     assert storage.get().get_bytes(layout.request_key("alice", "j1")) == before
+    assert PARTITION_KEY_TAG not in instance.get_run_by_id(result.run_id).tags
 
 
 def test_partitions_not_submitted_through_the_job_are_left_to_whoever_added_them(env):

@@ -223,6 +223,10 @@ def test_a_job_submitted_through_graphql_runs_and_reads_back(served, launched):
     user_runs = served.post("user_runs", user=USER, limit=100)["runsOrError"]["results"]
     assert {(r["jobName"], r["status"]) for r in user_runs if r["runId"] in (submit_run, medallion)} == \
         {("submit_job", "SUCCESS"), ("medallion_job", "SUCCESS")}
+    assert all({"key": "orchestrator/user", "value": USER} in r["tags"] for r in user_runs)
+    first = served.post("user_runs", user=USER, limit=1)["runsOrError"]["results"]
+    second = served.post("user_runs", user=USER, limit=1, cursor=first[0]["runId"])["runsOrError"]["results"]
+    assert [r["runId"] for r in first + second] == [r["runId"] for r in user_runs[:2]]
 
 
 def value(entry: dict):

@@ -210,7 +210,7 @@ def test_quarantine_and_check_show_the_accuracy_table_and_numbers_per_kind(env):
         ).records[0].asset_materialization
         check = instance.event_log_storage.get_asset_check_execution_history(
             AssetCheckKey(AssetKey(["silver", "quarantine"]), "cleaning_accuracy"), limit=1,
-            partition_filter=PartitionKeyFilter(key=key))[0].event.dagster_event.event_specific_data.evaluation
+            partition_filter=PartitionKeyFilter(key=key))[0].event.dagster_event.event_specific_data
         assert check.partition == key and check.passed
         for meta in (event.metadata, check.metadata):
             table = markdown_rows(meta["accuracy_by_kind"].value)
@@ -247,6 +247,7 @@ def test_gold_marts_carry_the_partition_row_count_and_its_dbt_tests(env):
 
 def test_one_bad_partition_fails_only_its_own_checks(tmp_path):
     """Bronze changed on storage after it was written: the re-run's check fails for that partition alone."""
+    (tmp_path / "home").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "home"))
     resources = {"storage": StorageResource(root=str(tmp_path / "storage"))}
     store = resources["storage"].get()
@@ -257,7 +258,7 @@ def test_one_bad_partition_fails_only_its_own_checks(tmp_path):
     try:
         for key in keys:
             assert materialize([bronze], partition_key=key, instance=instance, resources=resources).success
-        part = next(k for k in store.list("bronze/orders/carol/bad") if k.endswith(".json"))
+        part = next(k for k in store.list("bronze/orders/carol/bad") if k.endswith(".jsonl"))
         store.put_bytes(part, store.get_bytes(part) + b'{"order_id": "extra"}\n')
         materialize([bronze], partition_key="carol.bad", instance=instance, resources=resources,
                     raise_on_error=False)

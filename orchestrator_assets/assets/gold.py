@@ -172,11 +172,12 @@ def _build(context, dbt, warehouse, manifest, current, root):
                                   target_path=target).stream())
         except Exception as err:  # noqa: BLE001 - raised again below, after what was built is reported
             failed = err
+    if failed is not None:
+        yield from events  # what was built before the failure, as dagster-dbt reported it
+        raise failed
     # Counted once dbt has exited (on DuckDB it holds the file while it runs), and for this partition only:
     # dagster-dbt's fetch_row_counts() counts the whole incremental mart, every partition built so far.
     yield from with_partition_metadata(context, events, partition_row_counts(warehouse, user, job))
-    if failed is not None:
-        raise failed
 
 
 def partition_row_counts(warehouse: WarehouseResource, user: str, job: str) -> dict[AssetKey, int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import duckdb
 import pytest
@@ -53,10 +54,11 @@ def env(tmp_path_factory):
 
 
 def build_folders() -> tuple[set[str], set[str]]:
-    """What dbt builds may leave: entries of the checkout's dbt target folder, and of the build folder parent."""
+    """What dbt builds may leave: entries of the checkout's dbt target folder, and this process's build folders
+    (other processes on the machine build in the same parent at the same time)."""
     target = DBT_PROJECT_DIR / "target"
     return ({p.name for p in target.iterdir()} if target.is_dir() else set(),
-            {p.name for p in DBT_BUILDS_DIR.iterdir()} if DBT_BUILDS_DIR.is_dir() else set())
+            {p.name for p in DBT_BUILDS_DIR.glob(f"build-{os.getpid()}-*")})
 
 
 def test_gold_builds_leave_nothing_in_the_checkout_or_their_build_folders(env):

@@ -2,6 +2,7 @@
 
 import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def build_folder() -> Iterator[Path]:
     for old in parent.glob("build-*"):
         if time.time() - old.stat().st_mtime > STALE_BUILD_SECONDS:
             shutil.rmtree(old, ignore_errors=True)
-    path = Path(tempfile.mkdtemp(prefix="build-", dir=parent))
+    # Named after the process, so what one process leaves is told apart from other processes' live builds.
+    path = Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=parent))
     try:
         yield path
     finally:

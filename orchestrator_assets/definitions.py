@@ -7,6 +7,7 @@ from .ai.job import ask_job
 from .assets.bronze import bronze
 from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
+from .check_alerts import failed_check_sensor
 from .jobs import clean_large_job, clean_small_job, medallion_job
 from .resources import CleaningEngineResource, DatabricksResource, StorageResource, WarehouseResource
 from .schedules import large_batch_window, small_batch_sweep
@@ -17,7 +18,7 @@ from .sync_job import sync_job
 defs = Definitions(
     assets=[bronze, silver, gold],
     jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job],
-    sensors=[bronze_arrival_sensor, failed_run_sensor],
+    sensors=[bronze_arrival_sensor, failed_run_sensor, failed_check_sensor],
     schedules=[small_batch_sweep, large_batch_window],
     resources={
         "storage": StorageResource(),

@@ -167,7 +167,8 @@ def _log_lines(instance: DagsterInstance, run_id: str) -> Iterator[str]:
     for entry in instance.all_logs(run_id):
         when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
         level = logging.getLevelName(entry.level)
-        yield f"{when} {level:<7} {entry.step_key or '-'} - {entry.message or entry.user_message}"
+        kind = f" {entry.dagster_event.event_type_value}" if entry.dagster_event else ""
+        yield f"{when} {level:<7} {entry.step_key or '-'}{kind} - {entry.message or entry.user_message}"
     # What the steps printed (dbt's whole log among it), as Dagster captured it.
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.LOGS_CAPTURED):
         data = entry.dagster_event.logs_captured_data

@@ -24,7 +24,6 @@ from dagster import (
 )
 
 from .notify import Notice, run_url, send
-from .settings import notify_settings
 
 BATCH = 200
 MAX_FAILING_KEPT = 20_000  # bounds the cursor; the oldest entries go first
@@ -75,13 +74,11 @@ def failed_check_sensor(context: SensorEvaluationContext):
     for record in records:
         for partition, check in _failed_checks(context.instance, record, failing):
             groups.setdefault((record.dagster_run.run_id, partition), []).append(check)
-    configured = bool(notify_settings().webhook_url)
     for (run_id, partition), checks in groups.items():
         context.log.info(f"{partition}: {len(checks)} check(s) started failing in run {run_id}: {', '.join(checks)}")
-        if configured:
-            send(Notice("check_failure", f"{len(checks)} check(s) failed for partition {partition}",
-                        {"partition": partition, "checks": ", ".join(checks), "run_id": run_id},
-                        run_url(run_id)), context.log.warning)
+        send(Notice("check_failure", f"{len(checks)} check(s) failed for partition {partition}",
+                    {"partition": partition, "checks": ", ".join(checks), "run_id": run_id}, run_url(run_id)),
+             context.log.warning)
     if records:
         # The runs at the newest update time are remembered too: the next query may return them again.
         after = records[-1].update_timestamp.timestamp()

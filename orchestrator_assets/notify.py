@@ -8,6 +8,7 @@ or an error.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .settings import NotifySettings, notify_settings
+from .settings import NotifySettings, SettingsError, notify_settings
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,9 @@ class Notice:
                          + ([f"run: {self.url}"] if self.url else []))
 
 
-def run_url(run_id: str, settings: NotifySettings | None = None) -> str | None:
-    settings = settings or notify_settings()
-    return f"{settings.ui_url}/runs/{run_id}" if settings.ui_url else None
+def run_url(run_id: str) -> str | None:
+    ui = os.environ.get("DAGSTER_UI_URL", "").strip().rstrip("/")
+    return f"{ui}/runs/{run_id}" if ui else None
 
 
 def payload(notice: Notice, style: str) -> dict:
@@ -82,7 +83,11 @@ def send(notice: Notice, log: Callable[[str], None], settings: NotifySettings | 
          sleep: Callable[[float], None] = time.sleep) -> bool:
     """POST the notice; retried with doubling delays up to the configured attempts. Never raises: a webhook
     that is down is logged (without its secret) and the caller goes on. False if not delivered."""
-    settings = settings or notify_settings()
+    try:
+        settings = settings or notify_settings()
+    except SettingsError as err:  # a bad setting must not stop the sensor that reports failures
+        log(f"notification '{notice.title}' not sent: {err}")
+        return False
     if not settings.webhook_url:
         return False
     body = json.dumps(payload(notice, settings.style)).encode()

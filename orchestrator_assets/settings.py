@@ -139,7 +139,6 @@ class NotifySettings:
     style: str
     attempts: int
     timeout: float
-    ui_url: str
     first_delay: float = 1.0
 
     def __repr__(self) -> str:  # never the URL: it is the webhook's credential
@@ -152,8 +151,7 @@ def notify_settings() -> NotifySettings:
         raise SettingsError("NOTIFY_WEBHOOK_URL must start with https:// or http:// (value not shown: it is secret)")
     return NotifySettings(webhook_url=url, style=_choice("NOTIFY_WEBHOOK_FORMAT", "json", NOTIFY_FORMATS),
                           attempts=_positive_int("NOTIFY_ATTEMPTS", 3),
-                          timeout=float(_positive_int("NOTIFY_TIMEOUT_SECONDS", 10)),
-                          ui_url=os.environ.get("DAGSTER_UI_URL", "").strip().rstrip("/"))
+                          timeout=float(_positive_int("NOTIFY_TIMEOUT_SECONDS", 10)))
 
 
 def spark_runtime() -> str:

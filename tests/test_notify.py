@@ -117,6 +117,9 @@ def test_a_url_that_is_no_url_is_refused_without_echoing_it(monkeypatch):
     with pytest.raises(ValueError, match="must start with https://") as err:
         notify_settings()
     assert SECRET not in str(err.value)
+    logs = []
+    assert send(NOTICE, logs.append) is False  # what a sensor calls: logged, not raised
+    assert "must start with https://" in logs[0] and SECRET not in logs[0]
 
 
 @pytest.fixture

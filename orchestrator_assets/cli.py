@@ -13,7 +13,7 @@ from pathlib import Path
 from .ai import cli as ask_cli
 from .ai import schemas_cli
 from .generation.spec import SpecError, export_json_schema, load_spec
-from .ids import PartitionKeyError, check_id
+from .ids import PartitionKeyError, check_id, split_key
 from .layout import LAYERS
 from .requests import RequestError, build_request
 from .settings import PROJECT_DIR, STORAGE_BACKENDS, SettingsError, load_settings, storage_settings
@@ -165,7 +165,12 @@ def _finish(instance, run) -> int:
         _say(f"error: {follow.failure_of(instance, run.run_id)}")
         _say(f"run log: {log}")
         return 1
-    print(_write_summary(run.tags["orchestrator/user"], run.tags["orchestrator/job"], log))
+    try:  # a run started elsewhere (the UI, a sensor) has the partition tag, not necessarily ours
+        user, job = split_key(partition)
+    except PartitionKeyError:
+        print(f"run log: {log}")
+        return 0
+    print(_write_summary(user, job, log))
     return 0
 
 

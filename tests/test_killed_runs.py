@@ -112,7 +112,8 @@ def kill_at(instance, partition: str, stage: str, worker_pid, exclude=(), proc=N
 
 
 def submit(env, user: str, job: str, **popen):
-    return subprocess.Popen([str(BIN / "orchestrator"), "submit", "--user", user, "--job", job, "--rows", ROWS],
+    return subprocess.Popen([str(BIN / "orchestrator"), "submit", "--in-process", "--user", user, "--job", job,
+                             "--rows", ROWS],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 

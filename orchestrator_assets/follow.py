@@ -20,7 +20,8 @@ DBT_OBSERVATION_NOTE = "Logging an `AssetObservation` instead of an `AssetCheckR
 DAEMON_HINT = ("no dagster-daemon is running for this instance (DAGSTER_HOME={home}), so the queued run will not "
                "start: start one with `make dev` or `dagster-daemon run -w workspace.yaml`, or run it here with "
                "`orchestrator submit --in-process`")
-STEP_EVENTS = {DagsterEventType.STEP_START: "started", DagsterEventType.STEP_SUCCESS: "done"}
+STEP_EVENTS = {DagsterEventType.STEP_START: "started", DagsterEventType.STEP_RESTARTED: "started again",
+               DagsterEventType.STEP_SUCCESS: "done"}
 
 
 def root_error(event) -> tuple[str, str]:
@@ -76,13 +77,16 @@ class Progress:
         self.landed: dict[str, int] = {}
         self.pending: dict[str, list[str]] = {}
         self.fold_seconds = fold_seconds
-        self.started = self.last_flush = time.monotonic()
+        self.last_flush = time.monotonic()
+        self.run_start: float | None = None  # time of the run's first event: the clock counts from there
 
     def lines(self, records) -> list[str]:
         out = []
         for record in records:
             entry = record.event_log_entry
             event = entry.dagster_event
+            self.run_start = self.run_start or entry.timestamp
+            clock = self._clock(entry.timestamp)
             if event is None:
                 if entry.level >= logging.WARNING and not entry.user_message.startswith(DBT_OBSERVATION_NOTE):
                     out.append(f"  {logging.getLevelName(entry.level).lower()}: {entry.step_key or 'run'}: "
@@ -95,16 +99,16 @@ class Progress:
                 self.pending.setdefault(step, []).append(_asset_name(event).split("/", 1)[-1])
             elif kind in STEP_EVENTS:
                 out += self.flush()
-                out.append(f"[{self._clock()}] {step} {STEP_EVENTS[kind]}")
+                out.append(f"[{clock}] {step} {STEP_EVENTS[kind]}")
             elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
                 evaluation = event.event_specific_data
                 if not evaluation.passed:
                     out.append(f"  check failed: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")
             elif kind == DagsterEventType.STEP_UP_FOR_RETRY:
-                out.append(f"[{self._clock()}] {step} failed, will retry: {describe_error(event)}")
+                out.append(f"[{clock}] {step} failed, will retry: {describe_error(event)}")
             elif kind == DagsterEventType.STEP_FAILURE:
                 out += self.flush()
-                out.append(f"[{self._clock()}] {step} FAILED: {describe_error(event)}")
+                out.append(f"[{clock}] {step} FAILED: {describe_error(event)}")
         if time.monotonic() - self.last_flush >= self.fold_seconds:
             out += self.flush()
         return out
@@ -119,8 +123,8 @@ class Progress:
         self.last_flush = time.monotonic()
         return out
 
-    def _clock(self) -> str:
-        seconds = int(time.monotonic() - self.started)
+    def _clock(self, when: float) -> str:
+        seconds = max(0, int(when - self.run_start))
         return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
 

@@ -38,6 +38,11 @@ def load_cursor(cursor: str | None) -> tuple[float | None, list[str], list[str]]
         return None, [], []
 
 
+def _when(record) -> float:
+    stamp = record.update_timestamp
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()  # storages differ; both are UTC
+
+
 def _failed_checks(instance, record, failing: dict) -> list[str]:
     run = record.dagster_run
     found = []
@@ -81,8 +86,8 @@ def failed_check_sensor(context: SensorEvaluationContext):
              context.log.warning)
     if records:
         # The runs at the newest update time are remembered too: the next query may return them again.
-        after = records[-1].update_timestamp.timestamp()
-        seen = [r.dagster_run.run_id for r in records if r.update_timestamp.timestamp() >= after]
+        after = _when(records[-1])
+        seen = [r.dagster_run.run_id for r in records if _when(r) >= after]
     context.update_cursor(json.dumps({"after": after, "seen": seen, "failing": list(failing)[-MAX_FAILING_KEPT:]}))
     if not groups:
         return SkipReason("no check started failing")

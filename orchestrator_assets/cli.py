@@ -7,13 +7,13 @@ import os
 import sys
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from .ai import cli as ask_cli
 from .ai import schemas_cli
 from .generation.spec import SpecError, export_json_schema, load_spec
-from .ids import PartitionKeyError, check_id
+from .ids import PartitionKeyError, check_id, split_key
 from .layout import LAYERS
 from .requests import RequestError, build_request
 from .settings import PROJECT_DIR, STORAGE_BACKENDS, SettingsError, load_settings, storage_settings
@@ -34,7 +34,7 @@ def _instance():
 
 
 def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
-           log_level: str = "WARNING", instance=None):
+           log_level: str = "WARNING", instance=None, run_id: str | None = None):
     """Register the job's request and partition, then run the Medallion job for it in this process."""
     request = build_request(user, job, rows, seed, spec, compression)  # refused before Dagster even loads
 
@@ -51,15 +51,55 @@ def submit(user: str, job: str | None, rows: int, seed: int, spec: str | None, c
     for message in reap_dead_runs(instance):  # a killed earlier run must not hold the warehouse forever
         print(message, file=sys.stderr)
     instance.add_dynamic_partitions("jobs", [request.partition_key])
-    run_id = str(uuid.uuid4())  # known before the run starts, so the wait reporter can follow it
+    run_id = run_id or str(uuid.uuid4())  # known before the run starts, so the wait reporter can follow it
     with report_waits(instance, run_id):
         result = defs.resolve_job_def("medallion_job").execute_in_process(
             partition_key=request.partition_key, instance=instance, raise_on_error=False, run_id=run_id,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            tags={"orchestrator/user": request.user, "orchestrator/job": request.job,
-                  "orchestrator/submitted_by": "cli", **worker_tags()},
+            tags={**run_tags(request), **worker_tags()},
         )
     return request, result
+
+
+def run_tags(request) -> dict[str, str]:
+    return {"orchestrator/user": request.user, "orchestrator/job": request.job, "orchestrator/submitted_by": "cli"}
+
+
+def queue(user: str, job: str | None, rows: int, seed: int, spec: str | None, compression: str = "none",
+          instance=None):
+    """Register the job's request and partition, then put a run of the code location's medallion_job in the
+    instance's run queue (as the launchpad or `dagster job launch` would); returns (request, run id) at once."""
+    request = build_request(user, job, rows, seed, spec, compression)  # refused before Dagster even loads
+
+    from dagster import __version__
+    from dagster._cli.job import _create_run
+    from dagster._cli.workspace.cli_target import (
+        get_code_location_from_workspace,
+        get_remote_job_from_remote_repo,
+        get_remote_repository_from_code_location,
+        get_workspace_from_cli_opts,
+    )
+    from dagster_shared.cli import WorkspaceOpts
+
+    from .ai.library import remember
+    from .requests import save_request
+    from .resources import StorageResource
+
+    save_request(StorageResource().get(), request)
+    if spec:
+        remember(request.spec, owner=request.user, source="file", partition_key=request.partition_key)
+    instance = instance or _instance()
+    instance.add_dynamic_partitions("jobs", [request.partition_key])
+    opts = WorkspaceOpts(workspace=[str(PROJECT_DIR / "workspace.yaml")])
+    with get_workspace_from_cli_opts(instance, __version__, opts, log_level="WARNING") as workspace:
+        location = get_code_location_from_workspace(workspace, None)
+        repo = get_remote_repository_from_code_location(location, None)
+        remote_job = get_remote_job_from_remote_repo(repo, "medallion_job")
+        run = _create_run(instance=instance, code_location=location, remote_repo=repo, remote_job=remote_job,
+                          run_config={}, tags={**run_tags(request), "dagster/partition": request.partition_key},
+                          op_selection=None, run_id=None)
+        instance.submit_run(run.run_id, workspace)
+    return request, run.run_id
 
 
 @contextmanager
@@ -88,17 +128,99 @@ def report_waits(instance, run_id: str):
         thread.join()
 
 
-def _write_summary(user: str, job: str) -> Path:
+def _write_summary(user: str, job: str, run_log: Path | None = None) -> Path:
     from .resources import StorageResource
     from .summary import build_summary, render
 
     settings = load_settings()
     summary = build_summary(StorageResource().get(), settings.duckdb_path, user, job)
+    if run_log is not None:
+        summary["locations"]["run_log"] = str(run_log)
     print(render(summary))
+    if run_log is not None:
+        print(f"Run log (dbt's output included): {run_log}")
     out = settings.data_dir / "summaries" / f"{user}.{job}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     return out
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _run_log_path(run) -> Path:
+    partition = run.tags.get("dagster/partition", "no-partition")
+    return load_settings().data_dir / "logs" / partition / f"{run.run_id}.log"
+
+
+def _finish(instance, run) -> int:
+    """After the run: its full log to a file, then the summary, or the root error."""
+    from . import follow
+
+    log = follow.write_run_log(instance, run.run_id, _run_log_path(run))
+    partition = run.tags.get("dagster/partition", "-")
+    _say(f"run {run.run_id} for partition {partition}: {run.status.value}")
+    if run.status.value != "SUCCESS":
+        _say(f"error: {follow.failure_of(instance, run.run_id)}")
+        _say(f"run log: {log}")
+        return 1
+    try:  # a run started elsewhere (the UI, a sensor) has the partition tag, not necessarily ours
+        user, job = split_key(partition)
+    except PartitionKeyError:
+        print(f"run log: {log}")
+        return 0
+    print(_write_summary(user, job, log))
+    return 0
+
+
+def _follow_to_end(instance, run_id: str) -> int:
+    from . import follow
+
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        raise ValueError(f"no run {run_id!r} in the instance at DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    return _finish(instance, follow.follow(instance, run_id, _say))
+
+
+@contextmanager
+def _dbt_output_to_run_log():
+    """dbt's stdout, which dagster-dbt echoes to this process's stdout, off the console for the run: Dagster's
+    log capture keeps it for the run log. File-descriptor level, because the capture tees at that level."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _run_here(user, job, rows, seed, spec, compression, log_level: str | None) -> int:
+    """Run in this process (`submit --in-process`, `demo`): progress from the event log on a second thread,
+    Dagster's console log only when --log-level asks for it."""
+    request = build_request(user, job, rows, seed, spec, compression)  # refused before anything loads
+    from . import follow
+
+    instance = _instance()
+    run_id = str(uuid.uuid4())
+    follow.quiet_dbt_notes()
+    done = threading.Event()
+    watcher = threading.Thread(target=follow.follow, args=(instance, run_id, _say), name="follow-run",
+                               kwargs={"stop": done.is_set}, daemon=True)
+    watcher.start()
+    try:
+        with _dbt_output_to_run_log() if log_level is None else nullcontext():
+            request, result = submit(request.user, request.job, rows, seed, spec, compression,
+                                     log_level or "CRITICAL", instance=instance, run_id=run_id)
+    finally:
+        done.set()
+        watcher.join()
+    return _finish(instance, instance.get_run_by_id(result.run_id))
 
 
 def _validate(path: str, rows: int) -> None:
@@ -133,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--spec", help="dataset spec YAML/JSON (default: built-in e-commerce)")
         p.add_argument("--compression", choices=["none", "gzip"], default="none")
 
-    submit_p = sub.add_parser("submit", help="register a job and run Bronze -> Silver -> Gold for it")
+    submit_p = sub.add_parser("submit", help="register a job and queue a run of Bronze -> Silver -> Gold for it; "
+                                             "prints the run id")
     job_args(submit_p)
     gen = sub.add_parser("generate", help="write Bronze for a job to a directory, without Dagster")
     job_args(gen)
@@ -151,9 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the main job end to end and print a summary")
     demo.add_argument("--rows", type=int, default=100_000)
     demo.add_argument("--seed", type=int, default=42)
+    submit_p.add_argument("--wait", action="store_true", help="follow the queued run to its end, print the summary")
+    submit_p.add_argument("--in-process", action="store_true",
+                          help="run it in this process instead of the instance's run queue (no daemon needed)")
     for p in (submit_p, demo):
-        p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                       help="Dagster console log level for the run")
+        p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                       help="with --in-process or demo: show Dagster's console log (and dbt's) at this level")
+    follow_p = sub.add_parser("follow", help="follow a run to its end: progress, then the summary or the error")
+    follow_p.add_argument("run_id")
     upload = sub.add_parser("databricks-upload",
                             help="put this code version where Databricks runs it (DATABRICKS_CODE_PATH)")
     upload.add_argument("--code-path", default=None, help="/Volumes/... or dbfs:/... (default: DATABRICKS_CODE_PATH)")
@@ -214,17 +342,27 @@ def main(argv: list[str] | None = None) -> int:
                 raise SettingsError("databricks-upload needs DATABRICKS_HOST and DATABRICKS_CODE_PATH (or --code-path)")
             for path in upload_bundle(WorkspaceClient(host=settings.host), code_path):
                 print(path)
+        elif args.command == "follow":
+            return _follow_to_end(_instance(), args.run_id)
+        elif args.command == "submit" and not args.in_process:
+            request, run_id = queue(args.user, args.job, args.rows, args.seed, args.spec, args.compression)
+            print(run_id, flush=True)
+            instance = _instance()
+            if args.wait:
+                return _follow_to_end(instance, run_id)
+            print(f"queued run {run_id} for partition {request.partition_key}; follow it with "
+                  f"`orchestrator follow {run_id}`", file=sys.stderr)
+            from .follow import daemon_missing
+
+            hint = daemon_missing(instance)
+            if hint:
+                print(hint, file=sys.stderr)
         elif args.command in ("submit", "demo"):
             if args.command == "demo":
                 user, job, spec, compression = "demo", f"demo-{args.rows}-{args.seed}", None, "none"
             else:
                 user, job, spec, compression = args.user, args.job, args.spec, args.compression
-            request, result = submit(user, job, args.rows, args.seed, spec, compression, args.log_level)
-            print(f"run {result.run_id} for partition {request.partition_key}: "
-                  f"{'SUCCESS' if result.success else 'FAILURE'}", file=sys.stderr)
-            if not result.success:
-                return 1
-            print(_write_summary(request.user, request.job))
+            return _run_here(user, job, args.rows, args.seed, spec, compression, args.log_level)
         return 0
     except (SpecError, RequestError, PartitionKeyError, SettingsError, FileNotFoundError, StorageError,
             ValueError) as err:

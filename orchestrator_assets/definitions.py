@@ -8,17 +8,20 @@ from .assets.bronze import bronze
 from .assets.gold import dbt_resource, gold
 from .assets.silver import silver
 from .audit.asset import audit_job, audit_report
+from .check_alerts import failed_check_sensor
+from .gold_location import with_gold_location
 from .jobs import clean_large_job, clean_small_job, medallion_job
 from .resources import CleaningEngineResource, DatabricksResource, StorageResource, WarehouseResource
 from .schedules import large_batch_window, small_batch_sweep
 from .sensors import bronze_arrival_sensor, failed_run_sensor
 from .settings import load_settings
+from .submissions import submit_job, submitted_jobs_sensor
 from .sync_job import sync_job
 
 defs = Definitions(
-    assets=[bronze, silver, gold, audit_report],
-    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job, audit_job],
-    sensors=[bronze_arrival_sensor, failed_run_sensor],
+    assets=[bronze, silver, with_gold_location(gold), audit_report],
+    jobs=[medallion_job, clean_small_job, clean_large_job, sync_job, ask_job, audit_job, submit_job],
+    sensors=[bronze_arrival_sensor, failed_run_sensor, submitted_jobs_sensor, failed_check_sensor],
     schedules=[small_batch_sweep, large_batch_window],
     resources={
         "storage": StorageResource(),

@@ -65,10 +65,13 @@ def new_job_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def build_request(user: str, job: str | None, rows: int, seed: int, spec_path: str | Path | None = None,
-                  compression: str = "none") -> JobRequest:
-    """A request checked in full (ids, rows, spec, sizes, Faker pools), so a refused one is never stored."""
-    request = JobRequest(user, job or new_job_id(), rows, seed, load_spec(spec_path), compression)
+def build_request(user: str, job: str | None, rows: int, seed: int,
+                  spec_path: str | Path | DatasetSpec | None = None, compression: str = "none") -> JobRequest:
+    """A request checked in full (ids, rows, spec, sizes, Faker pools), so a refused one is never stored.
+
+    spec_path: a file, None for the built-in spec, or a spec already parsed (sent as text through the API)."""
+    spec = spec_path if isinstance(spec_path, DatasetSpec) else load_spec(spec_path)
+    request = JobRequest(user, job or new_job_id(), rows, seed, spec, compression)
     check_pools(request.spec)
     return request
 

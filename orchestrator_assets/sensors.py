@@ -27,8 +27,10 @@ from dagster import (
 
 from . import layout
 from .arrivals import PARTITION_TAG, SILVER_DONE, claimed, find_waiting, run_request, unregistered
+from .follow import root_error
 from .ids import PartitionKeyError, split_key
 from .jobs import clean_large_job, clean_small_job, medallion_job
+from .notify import Notice, run_url, send
 from .partitions import job_partitions
 from .resources import StorageResource
 from .run_workers import reap_dead_runs
@@ -89,18 +91,6 @@ def bronze_arrival_sensor(context: SensorEvaluationContext, storage: StorageReso
     )
 
 
-def _root_error(event) -> tuple[str, str]:
-    """(exception class, first line of its message) of the innermost cause: the user's error, not Dagster's
-    wrapper ("Exceeded max_retries", "Error occurred while executing op")."""
-    error = getattr(event.event_specific_data, "error", None)
-    if error is None:
-        return "", next(iter((event.message or "").splitlines()), "")
-    while error.cause is not None:
-        error = error.cause
-    first = next(iter((error.message or "").strip().splitlines()), "")
-    return error.cls_name or "", first.removeprefix(f"{error.cls_name}: ")
-
-
 def _engine(run) -> str | None:
     config = (run.run_config or {}).get("resources", {}).get("cleaning", {}).get("config", {})
     return run.tags.get("orchestrator/engine") or config.get("engine")
@@ -111,22 +101,26 @@ def _engine(run) -> str | None:
     monitored_jobs=[medallion_job, clean_small_job, clean_large_job],
     # Running by default: it only writes down failures, and a failure nobody recorded is lost from view.
     default_status=DefaultSensorStatus.RUNNING,
-    description="Appends each failed run to status/<user>/<job>/failures.json and reports it as an observation "
-                "of the asset whose step failed.",
+    description="Appends each failed run to status/<user>/<job>/failures.json, reports it as an observation "
+                "of the asset whose step failed, and posts it to NOTIFY_WEBHOOK_URL when set.",
 )
 def failed_run_sensor(context: RunFailureSensorContext, storage: StorageResource) -> None:
     run = context.dagster_run
     key = run.tags.get(PARTITION_TAG)
     steps = context.get_step_failure_events()
-    cls_name, message = _root_error(steps[0] if steps else context.failure_event)
+    cls_name, message = root_error(steps[0] if steps else context.failure_event)
     step = steps[0].step_key if steps else None
     entry = {"run_id": run.run_id, "job": run.job_name, "engine": _engine(run),
              "path": run.tags.get("orchestrator/path"), "step": step, "error_class": cls_name, "error": message,
              "time": datetime.now(UTC).isoformat(timespec="seconds")}
+    notice = Notice("run_failure", f"Run failed: {run.job_name} for partition {key or '-'}", {
+        "partition": key or "-", "job": run.job_name, "step": step or "-",
+        "error": f"{cls_name}: {message}" if cls_name else message, "run_id": run.run_id}, run_url(run.run_id))
     try:
         user, job = split_key(key or "")
     except PartitionKeyError:  # no partition, or a key typed into the UI that no storage path may carry
         context.log.warning(f"run {run.run_id} of {run.job_name} (partition {key!r}) failed: {message}")
+        send(notice, context.log.warning)
         return
     store = storage.get()
     status_key = layout.status_key(user, job)
@@ -142,3 +136,4 @@ def failed_run_sensor(context: RunFailureSensorContext, storage: StorageResource
                   "failures": MetadataValue.path(store.uri(status_key))},
     ))
     context.log.info(f"{key}: run {run.run_id} of {run.job_name} failed in {step or 'the run'}: {message}")
+    send(notice, context.log.warning)  # after recording: a tick evaluated again finds it recorded, sends nothing

@@ -14,6 +14,14 @@ MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_DATABASE   the MySQL/MariaDB warehouse
 
 ORCHESTRATOR_WAIT_REPORT_SECONDS  how often `orchestrator submit` says what its run waits for (15)
 
+Notifications (notify.py), read at each sensor tick:
+NOTIFY_WEBHOOK_URL      where failed runs and failed checks are posted (default: none, no notifications); the
+                        URL is a secret (Slack's and Teams' carry their token) and is never logged
+NOTIFY_WEBHOOK_FORMAT   slack | teams | json: the body's shape (json)
+NOTIFY_ATTEMPTS         tries per notification, 1 s then doubling between them (3)
+NOTIFY_TIMEOUT_SECONDS  per try (10)
+DAGSTER_UI_URL          the Dagster UI's address, e.g. http://127.0.0.1:3000, for links to the run (default: none)
+
 Routing and automation. The ROUTER_ variables are read at every sensor or schedule evaluation (a bad value
 fails that tick and names the variable); the others when the code location loads.
 ROUTER_SMALL_MAX_RECORDS        Bronze records up to which a job is cleaned by pandas on the small path (1000000)
@@ -120,6 +128,30 @@ def _positive_int(name: str, default: int) -> int:
 
 def wait_report_seconds() -> int:
     return _positive_int("ORCHESTRATOR_WAIT_REPORT_SECONDS", 15)
+
+
+NOTIFY_FORMATS = ("slack", "teams", "json")
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    webhook_url: str
+    style: str
+    attempts: int
+    timeout: float
+    first_delay: float = 1.0
+
+    def __repr__(self) -> str:  # never the URL: it is the webhook's credential
+        return f"NotifySettings(style={self.style!r}, attempts={self.attempts}, configured={bool(self.webhook_url)})"
+
+
+def notify_settings() -> NotifySettings:
+    url = os.environ.get("NOTIFY_WEBHOOK_URL", "").strip()
+    if url and not url.lower().startswith(("https://", "http://")):
+        raise SettingsError("NOTIFY_WEBHOOK_URL must start with https:// or http:// (value not shown: it is secret)")
+    return NotifySettings(webhook_url=url, style=_choice("NOTIFY_WEBHOOK_FORMAT", "json", NOTIFY_FORMATS),
+                          attempts=_positive_int("NOTIFY_ATTEMPTS", 3),
+                          timeout=float(_positive_int("NOTIFY_TIMEOUT_SECONDS", 10)))
 
 
 def spark_runtime() -> str:

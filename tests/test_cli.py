@@ -26,18 +26,29 @@ def env(tmp_path):
 
 def test_submit_registers_the_partition_runs_the_job_and_writes_a_summary(env, tmp_path):
     proc = run(["submit", "--in-process", "--user", "erin", "--job", "first", "--rows", "600", "--seed", "9"], env)
+    # The console: progress and the summary, not dbt's log or Dagster's warnings (both are in the run log).
+    console = proc.stdout.splitlines() + proc.stderr.splitlines()
+    assert len(console) < 75, "\n".join(console)
+    assert not [line for line in console if "of 162" in line or "WARNING" in line or "AssetObservation" in line]
+    assert "bronze started" in proc.stderr and "gold done" in proc.stderr
+    assert "silver: " in proc.stderr and "fact_orders" in proc.stderr  # tables as they land
+    [run_log] = (tmp_path / "data" / "logs" / "erin.first").glob("*.log")
+    assert f"Run log (dbt's output included): {run_log}" in proc.stdout
+    assert "Completed successfully" in run_log.read_text() and "STEP_SUCCESS" in run_log.read_text()
     summary_path = Path(proc.stdout.strip().splitlines()[-1])
     summary = json.loads(summary_path.read_text())
     assert summary_path == tmp_path / "data" / "summaries" / "erin.first.json"
     assert summary["bronze"]["orders"] >= 600 and summary["accuracy"]["passed"] is True
     assert summary["gold"]["fact_orders"] == summary["silver"]["orders"] > 0
     assert "Cleaning accuracy" in proc.stdout and "fact_orders" in proc.stdout
+    assert summary["locations"]["run_log"] == str(run_log)
     instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
     try:
         assert instance.get_dynamic_partitions("jobs") == ["erin.first"]
         runs = instance.get_runs()
         assert len(runs) == 1 and runs[0].status == DagsterRunStatus.SUCCESS
         assert runs[0].tags["orchestrator/user"] == "erin" and runs[0].tags["dagster/partition"] == "erin.first"
+        assert runs[0].run_id in run_log.name
     finally:
         instance.dispose()
     # The same job asked for differently is refused: Bronze is immutable.

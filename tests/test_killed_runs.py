@@ -132,7 +132,8 @@ def kill_each(instance, targets: dict[str, str], worker_pid, procs=None, timeout
 
 
 def submit(env, user: str, job: str, **popen):
-    return subprocess.Popen([str(BIN / "orchestrator"), "submit", "--in-process", "--user", user, "--job", job, "--rows", ROWS],
+    return subprocess.Popen([str(BIN / "orchestrator"), "submit", "--in-process", "--user", user, "--job", job,
+                             "--rows", ROWS],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 

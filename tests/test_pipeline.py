@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import duckdb
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance, materialize
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import DBT_BUILDS_DIR, dbt_resource, gold
@@ -51,10 +54,11 @@ def env(tmp_path_factory):
 
 
 def build_folders() -> tuple[set[str], set[str]]:
-    """What dbt builds may leave: entries of the checkout's dbt target folder, and of the build folder parent."""
+    """What dbt builds may leave: entries of the checkout's dbt target folder, and this process's build folders
+    (other processes on the machine build in the same parent at the same time)."""
     target = DBT_PROJECT_DIR / "target"
     return ({p.name for p in target.iterdir()} if target.is_dir() else set(),
-            {p.name for p in DBT_BUILDS_DIR.iterdir()} if DBT_BUILDS_DIR.is_dir() else set())
+            {p.name for p in DBT_BUILDS_DIR.glob(f"build-{os.getpid()}-*")})
 
 
 def test_gold_builds_leave_nothing_in_the_checkout_or_their_build_folders(env):
@@ -173,3 +177,105 @@ def test_quarantine_metadata_carries_accuracy_figures(env):
     assert meta["errors_injected"].value > 0 and meta["errors_missed"].value == 0
     assert meta["accuracy"].value["passed"] is True
     assert set(meta["accuracy"].value["kinds"]) >= {"whitespace", "orphan_fk", "exact_duplicate"}
+
+
+def markdown_body(text: str) -> list[list[str]]:
+    """A Markdown table's body rows, cell by cell."""
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
+
+
+def markdown_rows(text: str) -> dict[str, list[str]]:
+    """A Markdown table's body rows by their first cell."""
+    return {r[0]: r[1:] for r in markdown_body(text)}
+
+
+def test_every_check_execution_names_its_partition(env):
+    instance = env["instance"]
+    for key, result in env["results"].items():
+        evaluations = result.get_asset_check_evaluations()
+        assert {e.partition for e in evaluations} == {key}
+    # The instance's per-partition check status: every partition of a Bronze, a Silver and a dbt check passed.
+    checks = [AssetCheckKey(AssetKey(["bronze", "orders"]), "rows_match_manifest"),
+              AssetCheckKey(AssetKey(["silver", "orders"]), "primary_key_unique"),
+              AssetCheckKey(AssetKey(["silver", "quarantine"]), "cleaning_accuracy"),
+              AssetCheckKey(AssetKey(["gold", "fact_orders"]), "not_null_fact_orders_order_id")]
+    infos = instance.event_log_storage.get_asset_check_partition_info(checks)
+    status = {(i.check_key.name, i.partition_key): i.latest_execution_status for i in infos}
+    assert status == {(c.name, k): AssetCheckExecutionRecordStatus.SUCCEEDED for c in checks for k in env["results"]}
+
+
+def test_quarantine_and_check_show_the_accuracy_table_and_numbers_per_kind(env):
+    import json
+
+    instance = env["instance"]
+    for key in env["results"]:
+        user, job = key.split(".")
+        report = json.loads(env["store"].get_bytes(require_silver(env["store"], user, job).accuracy_report))
+        event = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(["silver", "quarantine"]), asset_partitions=[key]), limit=1
+        ).records[0].asset_materialization
+        check = instance.event_log_storage.get_asset_check_execution_history(
+            AssetCheckKey(AssetKey(["silver", "quarantine"]), "cleaning_accuracy"), limit=1,
+            partition_filter=PartitionKeyFilter(key=key))[0].event.dagster_event.event_specific_data
+        assert check.partition == key and check.passed
+        for meta in (event.metadata, check.metadata):
+            table = markdown_rows(meta["accuracy_by_kind"].value)
+            assert set(table) == set(report["kinds"]) | {"**all kinds**"}
+            for kind, k in report["kinds"].items():
+                assert table[kind] == [f"{k[c]:,}" for c in ("injected", "repaired", "nulled", "quarantined",
+                                                            "missed")] + [f"{k['missed_rate']:.2%}"]
+                assert meta[f"injected/{kind}"].value == k["injected"] > 0
+                assert meta[f"missed/{kind}"].value == k["missed"]
+                assert isinstance(meta[f"missed_rate/{kind}"].value, float)
+        by_rule = markdown_body(event.metadata["quarantine_by_rule"].value)
+        quarantined = sum(int(r[-1].replace(",", "")) for r in by_rule)
+        assert quarantined == event.metadata["rows"].value > 0
+
+
+def test_gold_marts_carry_the_partition_row_count_and_its_dbt_tests(env):
+    from orchestrator_assets.summary import gold_counts
+
+    for key in env["results"]:
+        user, job = key.split(".")
+        counts = gold_counts(env["root"] / "warehouse.duckdb", user, job)
+        assert len(counts) == len(GOLD_MARTS)
+        for mart, rows in counts.items():
+            meta = env["instance"].fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey(["gold", mart]), asset_partitions=[key]), limit=1
+            ).records[0].asset_materialization.metadata
+            assert meta["dagster/row_count"].value == rows, (key, mart)
+            assert meta["dbt_tests_failed"].value == 0
+        tests = markdown_rows(env["instance"].fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(["gold", "fact_orders"]), asset_partitions=[key]), limit=1
+        ).records[0].asset_materialization.metadata["dbt_tests"].value)
+        assert tests["not_null_fact_orders_order_id"] == ["pass", "error"]
+
+
+def test_one_bad_partition_fails_only_its_own_checks(tmp_path):
+    """Bronze changed on storage after it was written: the re-run's check fails for that partition alone."""
+    (tmp_path / "home").mkdir()
+    instance = DagsterInstance.local_temp(str(tmp_path / "home"))
+    resources = {"storage": StorageResource(root=str(tmp_path / "storage"))}
+    store = resources["storage"].get()
+    keys = ["carol.good", "carol.bad"]
+    for key in keys:
+        save_request(store, build_request(*key.split("."), 200, 3))
+    instance.add_dynamic_partitions("jobs", keys)
+    try:
+        for key in keys:
+            assert materialize([bronze], partition_key=key, instance=instance, resources=resources).success
+        part = next(k for k in store.list("bronze/orders/carol/bad") if k.endswith(".jsonl"))
+        store.put_bytes(part, store.get_bytes(part) + b'{"order_id": "extra"}\n')
+        materialize([bronze], partition_key="carol.bad", instance=instance, resources=resources,
+                    raise_on_error=False)
+        check = AssetCheckKey(AssetKey(["bronze", "orders"]), "rows_match_manifest")
+        status = {i.partition_key: i.latest_execution_status
+                  for i in instance.event_log_storage.get_asset_check_partition_info([check])}
+        assert status == {"carol.good": AssetCheckExecutionRecordStatus.SUCCEEDED,
+                          "carol.bad": AssetCheckExecutionRecordStatus.FAILED}
+        other = AssetCheckKey(AssetKey(["bronze", "users"]), "rows_match_manifest")
+        assert {i.partition_key: i.latest_execution_status
+                for i in instance.event_log_storage.get_asset_check_partition_info([other])} == \
+            dict.fromkeys(keys, AssetCheckExecutionRecordStatus.SUCCEEDED)
+    finally:
+        instance.dispose()

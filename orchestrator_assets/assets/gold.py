@@ -2,6 +2,7 @@
 
 import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,8 +13,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
-from dagster import AssetExecutionContext, AssetKey
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MetadataValue,
+    Output,
+)
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -29,7 +39,8 @@ from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
 from ..run_workers import watch_run_worker
 from ..settings import DBT_PROJECT_DIR, mysql_settings, patched_env
-from ..warehouse.mysql import layouts, load_partition
+from ..warehouse.mysql import connection, layouts, load_partition
+from .quality_metadata import dbt_tests_table
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -59,7 +70,8 @@ def build_folder() -> Iterator[Path]:
     for old in parent.glob("build-*"):
         if time.time() - old.stat().st_mtime > STALE_BUILD_SECONDS:
             shutil.rmtree(old, ignore_errors=True)
-    path = Path(tempfile.mkdtemp(prefix="build-", dir=parent))
+    # Named after the process, so what one process leaves is told apart from other processes' live builds.
+    path = Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=parent))
     try:
         yield path
     finally:
@@ -104,9 +116,20 @@ class GoldTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return "gold"
 
+    def get_asset_check_spec(self, asset_spec: AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: DbtProject | None) -> AssetCheckSpec | None:
+        # dagster-dbt 0.29 leaves dbt tests unpartitioned even on partitioned dbt_assets: every execution then
+        # lands on the check as a whole, and one failing job paints all jobs red. Partitioned, each names its job.
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        return spec._replace(partitions_def=job_partitions) if spec is not None else None
+
 
 ensure_manifest()
-SOURCE_TABLES = sorted({s["name"] for s in json.loads(dbt_project.manifest_path.read_text())["sources"].values()})
+_DBT_MANIFEST = json.loads(dbt_project.manifest_path.read_text())
+SOURCE_TABLES = sorted({s["name"] for s in _DBT_MANIFEST["sources"].values()})
+# The models stored as tables (the marts), by asset key: ephemeral models have no rows to count.
+MARTS = {AssetKey(["gold", n["name"]]): n["alias"] for n in _DBT_MANIFEST["nodes"].values()
+         if n["resource_type"] == "model" and n["config"]["materialized"] in ("table", "incremental")}
 
 
 @dbt_assets(
@@ -144,6 +167,60 @@ def _build(context, dbt, warehouse, manifest, current, root):
                          f"{mysql_settings().describe()} in {report.seconds:.1f}s")
     dbt_vars = {"silver_root": str(root / "silver"), "silver_version": current.version, "pipeline_user": user,
                 "pipeline_job": job}
+    events, failed = [], None
     with build_folder() as target:
-        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target).stream()
+        try:
+            events.extend(dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context,
+                                  target_path=target).stream())
+        except Exception as err:  # noqa: BLE001 - raised again below, after what was built is reported
+            failed = err
+    if failed is not None:
+        yield from events  # what was built before the failure, as dagster-dbt reported it
+        raise failed
+    # Counted once dbt has exited (on DuckDB it holds the file while it runs), and for this partition only:
+    # dagster-dbt's fetch_row_counts() counts the whole incremental mart, every partition built so far.
+    yield from with_partition_metadata(context, events, partition_row_counts(warehouse, user, job))
+
+
+def partition_row_counts(warehouse: WarehouseResource, user: str, job: str) -> dict[AssetKey, int]:
+    out = {}
+    if warehouse.warehouse == "mysql":
+        with connection(mysql_settings()) as conn:
+            cursor = conn.cursor()
+            for key, table in MARTS.items():
+                cursor.execute(f"SELECT count(*) FROM `{table}` WHERE pipeline_user = %s AND pipeline_job = %s",
+                               (user, job))
+                out[key] = cursor.fetchone()[0]
+            cursor.close()
+        return out
+    with duckdb.connect(str(Path(warehouse.duckdb_path).resolve()), read_only=True) as con:
+        present = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
+        for key, table in MARTS.items():
+            if table in present:
+                out[key] = con.execute(f'SELECT count(*) FROM "{table}" WHERE pipeline_user = ? AND pipeline_job = ?',
+                                       [user, job]).fetchone()[0]
+    return out
+
+
+def with_partition_metadata(context: AssetExecutionContext, events: list, counts: dict[AssetKey, int]):
+    """The build's events in their order; each mart's output also carries the partition's row count and the
+    outcome of its dbt tests for this partition."""
+    tests: dict[AssetKey, list[tuple[str, bool, str]]] = {}
+    for event in events:
+        if isinstance(event, AssetCheckResult):
+            severity = event.severity.value.lower() if event.severity else "error"
+            tests.setdefault(event.asset_key, []).append((event.check_name, event.passed, severity))
+    for event in events:
+        if isinstance(event, Output):
+            key = context.asset_key_for_output(event.output_name)
+            if key in counts:
+                mart_tests = tests.get(key, [])
+                context.log.info(f"{key.to_user_string()}: {counts[key]:,} rows for {context.partition_key}, "
+                                 f"{sum(not t[1] for t in mart_tests)} of {len(mart_tests)} dbt tests failed")
+                event = event.with_metadata({
+                    **event.metadata, "dagster/row_count": counts[key],
+                    "dbt_tests": MetadataValue.md(dbt_tests_table(mart_tests)),
+                    "dbt_tests_failed": sum(not t[1] for t in mart_tests),
+                })
+        yield event
 

@@ -6,7 +6,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
@@ -36,7 +35,8 @@ from ..partitions import job_partitions
 from ..resources import CleaningEngineResource, DatabricksResource, StorageResource
 from ..run_workers import watch_run_worker
 from ..storage.base import Storage
-from .bronze import LEDGER, TABLES, absent_table, bronze_key
+from .bronze import LEDGER, TABLES, absent_table, bronze_key, job_check
+from .quality_metadata import accuracy_metadata, quarantine_counts, quarantine_table, rules_table
 
 QUARANTINE = AssetKey(["silver", "quarantine"])
 PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
@@ -61,8 +61,8 @@ def silver_key(table: str) -> AssetKey:
     + [AssetSpec(QUARANTINE, deps=[bronze_key(t) for t in TABLES] + [LEDGER], partitions_def=job_partitions,
                  group_name="silver", kinds={"parquet"},
                  description="Rows that could not be repaired, with the rule and the reason.")],
-    check_specs=[AssetCheckSpec(c, asset=silver_key(t), description=d) for t in TABLES
-                 for c, d in TABLE_CHECKS.items()] + [AssetCheckSpec("cleaning_accuracy", asset=QUARANTINE, description=(
+    check_specs=[job_check(c, silver_key(t), d) for t in TABLES for c, d in TABLE_CHECKS.items()]
+    + [job_check("cleaning_accuracy", QUARANTINE, (
         f"Against the error ledger: at most {MAX_MISSED_RATE:.0%} of each error kind missed, at most "
         f"{MAX_WRONGLY_CHANGED_RATE:.1%} of clean values changed, at most {MAX_WRONGLY_QUARANTINED_RATE:.1%} of clean "
         "rows quarantined without cause."))],
@@ -97,40 +97,35 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
     quarantine = {t: read_silver(store, t, user, job, quarantine=True, current=current) for t in manifest.tables}
     for table in TABLES:
         if table in manifest.tables:
+            stats = result.tables[table]
+            context.log.info(f"silver/{table}: {stats['bronze_rows']:,} Bronze rows -> {stats['silver_rows']:,} "
+                             f"Silver, {stats['quarantined_rows']:,} quarantined")
             yield from _table_results(manifest, result, table, silver_tables[table], store, current)
         else:
             yield from absent_table(silver_key(table), TABLE_CHECKS)
     report = accuracy(manifest, silver_tables, quarantine)
     store.put_bytes(current.accuracy_report, json.dumps(report.to_json(), indent=2).encode())
-    by_reason = _quarantine_by_rule(quarantine)
+    per_kind = accuracy_metadata(report)
     yield MaterializeResult(asset_key=QUARANTINE, metadata={
         "rows": result.quarantined_rows, "engine": result.engine, "cleaning_seconds": round(result.seconds, 2),
-        "by_rule": MetadataValue.json(by_reason), "rule_counts": MetadataValue.json(result.by_rule()),
-        "accuracy": MetadataValue.json(report.to_json()),
-        # Plain numbers, so the UI can plot them across partitions.
+        "quarantine_by_rule": MetadataValue.md(quarantine_table(quarantine_counts(quarantine))),
+        **per_kind,
         "errors_injected": sum(k["injected"] for k in report.kinds.values()),
         "errors_missed": sum(k["missed"] for k in report.kinds.values()),
         "clean_values_wrongly_changed": report.wrongly_changed,
+        "accuracy": MetadataValue.json(report.to_json()),
         "report": MetadataValue.path(store.uri(current.cleaning_report)), "silver_version": current.version,
     })
-    yield AssetCheckResult(asset_key=QUARANTINE, check_name="cleaning_accuracy", passed=not report.failures(),
-                           metadata={"failures": MetadataValue.json(report.failures()),
-                                     "kinds": MetadataValue.json(report.to_json()["kinds"])})
+    failures = report.failures()
+    yield AssetCheckResult(asset_key=QUARANTINE, check_name="cleaning_accuracy", passed=not failures,
+                           description="; ".join(failures) or None,
+                           metadata={**per_kind, "failures": MetadataValue.json(failures)})
 
 
 def accuracy(manifest: Manifest, silver_tables: dict, quarantine: dict) -> AccuracyReport:
     truth = generate(manifest.spec, manifest.data["anchor_rows"], manifest.data["seed"], manifest.data["user"],
                      manifest.data["job"])
     return evaluate(truth, silver_tables, quarantine)
-
-
-def _quarantine_by_rule(quarantine: dict[str, pa.Table]) -> dict[str, dict[str, int]]:
-    out = {}
-    for table, q in quarantine.items():
-        if q.num_rows:
-            counts = q.group_by("_rule").aggregate([("_rule", "count")]).to_pylist()
-            out[table] = {c["_rule"]: c["_rule_count"] for c in counts}
-    return out
 
 
 def _table_results(manifest: Manifest, result: PartitionResult, table: str, data: pa.Table, store: Storage,
@@ -141,7 +136,7 @@ def _table_results(manifest: Manifest, result: PartitionResult, table: str, data
     yield MaterializeResult(asset_key=silver_key(table), metadata={
         "rows": stats["silver_rows"], "bronze_rows": stats["bronze_rows"], "quarantined": stats["quarantined_rows"],
         "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(current.key(table))),
-        "rules": MetadataValue.json(rules),
+        "rules_table": MetadataValue.md(rules_table(rules)), "rules": MetadataValue.json(rules),
     })
     expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)
     yield AssetCheckResult(asset_key=silver_key(table), check_name="schema_matches_contract",

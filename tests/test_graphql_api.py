@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import duckdb
 import pytest
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
+from support.local_services import wait_until
 
 from orchestrator_assets.settings import PROJECT_DIR
 
@@ -84,16 +84,6 @@ class Served:
 
     def partitions(self) -> list[str]:
         return self.post("partitions")["assetNodeOrError"]["partitionKeys"]
-
-
-def wait_until(what: str, probe, timeout: float = 240, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

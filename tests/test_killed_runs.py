@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from support.local_services import wait_until
 
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.run_workers import process_start, worker_of
@@ -41,16 +42,6 @@ def home_with(tmp_path: Path, **monitoring) -> Path:
 def environment(tmp_path: Path, home: Path) -> dict[str, str]:
     return {**os.environ, "DAGSTER_HOME": str(home), "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
             "ORCHESTRATOR_WAIT_REPORT_SECONDS": "1"}
-
-
-def wait_until(what: str, check, timeout: float = 240, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def run_of(instance: DagsterInstance, partition: str, exclude=()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from http.server import BaseHTTPRequestHandler
 
 HOST = "127.0.0.1"
@@ -42,3 +43,14 @@ class TrackedHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # one stderr line per request drowns pytest's output
         pass
+
+
+def wait_until(what: str, check, timeout: float = 240, every: float = 0.5):
+    """check()'s first truthy value, polled every `every` seconds; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -234,9 +234,12 @@ def test_the_daemon_fails_runs_whose_worker_was_killed_and_the_next_runs_complet
         for stage, (run_id, dbt) in killed.items():
             wait_until(f"monitoring to fail the run killed in {stage}",
                        lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE, timeout=120)
-            failure = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
-            messages = [e.message or e.dagster_event.message or "" for e in failure]
-            assert any("is gone" in m for m in messages), (stage, messages)
+            # Whoever notices first says why: run monitoring ("worker ... is gone"), or the code server that
+            # spawned the worker ("Run execution process for <run> ... terminated by signal 9").
+            said = [e.message or e.dagster_event.message or "" for e in instance.all_logs(run_id)
+                    if e.dagster_event and e.dagster_event.event_type in (DagsterEventType.RUN_FAILURE,
+                                                                          DagsterEventType.ENGINE_EVENT)]
+            assert any("is gone" in m or f"Run execution process for {run_id}" in m for m in said), (stage, said)
             # The step notices its worker is gone on its own schedule (every 2 s), and takes dbt along.
             wait_until(f"dbt of the run killed in {stage} to die", lambda d=dbt: gone(d), timeout=15)
         first = {key: run_of(instance, key).run_id for key in keys[:3]}

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
-from .local_services import TrackedHandler
+from .local_services import TrackedHandler, serve, shut
 
 HOST = "127.0.0.1"
 log = logging.getLogger(__name__)
@@ -207,19 +207,13 @@ class LocalDatabricksWorkspace:
         for name in ("dbfs", "volumes", "runs"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
         self._httpd = _HTTPServer(self)
-        self.port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        self.port = serve(self._httpd)
         return self
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-            for conn in list(httpd.connections):
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
+            shut(httpd)
         with self._lock:
             runs = list(self._runs.values())
             for run in runs:

@@ -1,9 +1,11 @@
 """What the servers the tests start on 127.0.0.1 share: finding a port, seeing whether one answers, installing."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
@@ -43,6 +45,21 @@ class TrackedHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # one stderr line per request drowns pytest's output
         pass
+
+
+def serve(httpd) -> int:
+    """Serve a TrackedHandler server on a daemon thread; returns its port."""
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return httpd.server_address[1]
+
+
+def shut(httpd) -> None:
+    """Stop the server like a crashed process: the listener closes and open keep-alive connections die too."""
+    httpd.shutdown()
+    httpd.server_close()
+    for conn in list(httpd.connections):
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
 
 
 def wait_until(what: str, check, timeout: float = 240, every: float = 0.5):

@@ -7,7 +7,6 @@ compatible servers, `Authorization: Bearer`) and POST /openai/deployments/<name>
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
 import socket
@@ -17,7 +16,7 @@ import zlib
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .local_services import HOST, TrackedHandler
+from .local_services import HOST, TrackedHandler, serve, shut
 
 DIM = 64
 _WORD = re.compile(r"[a-z0-9äöüßéèàçñãõ]+")
@@ -46,18 +45,13 @@ class LocalEmbeddingsServer:
 
     def start(self) -> LocalEmbeddingsServer:
         self._httpd = _HTTPServer(self)
-        self.port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.port = serve(self._httpd)
         return self
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-            for conn in list(httpd.connections):
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
+            shut(httpd)
 
     def texts(self) -> list[str]:
         return [t for r in self.requests for t in r["input"]]

@@ -22,7 +22,7 @@ from xml.etree import ElementTree as ET
 
 from oss2.utils import Crc64
 
-from .local_services import TrackedHandler
+from .local_services import TrackedHandler, serve, shut
 
 HOST = "127.0.0.1"
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -243,8 +243,7 @@ class OssDialectServer:
     def start(self) -> OssDialectServer:
         # Rebinding the same port after stop() lets a test "restart" the server and inspect what survived.
         self._httpd = _HTTPServer((HOST, self.port), self)
-        self.port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.port = serve(self._httpd)
         return self
 
     def stop(self) -> None:
@@ -252,11 +251,7 @@ class OssDialectServer:
             httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        httpd.shutdown()
-        httpd.server_close()
-        for conn in list(httpd.connections):  # like a crashed process: open keep-alive connections die too
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        shut(httpd)
 
     def stop_after_parts(self, n: int) -> None:
         """Fault hook: answer n more UploadPart requests, then die as if the process was killed."""

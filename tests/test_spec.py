@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import yaml
@@ -72,3 +73,35 @@ def test_column_cycle_is_reported(spec):
     cols["last_name"]["source"] = {"kind": "template", "template": "{first_name}"}
     with pytest.raises(SpecError, match="cycle"):
         generate(parse_spec(data), 10, 1, "u", "j")
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"locale": "xx_QQ"}, "locale: unknown locale 'xx_QQ'"),
+    ({"default_phone_region": "QQ"}, "default_phone_region: unknown phone region 'QQ'"),
+])
+def test_dataset_conventions_are_checked(patch, message):
+    data = yaml.safe_load((SCHEMA_FILE.parent / "ecommerce.yaml").read_text()) | patch
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(data)
+
+
+@pytest.mark.parametrize("column, patch, message", [
+    ("total_amount", {"currency": "EURO"}, "currency: unknown currency 'EURO'"),
+    ("status", {"currency": "EUR"}, "currency applies to number columns, not 'enum'"),
+    ("status", {"locale": "de_DE"}, "locale applies to number and date columns"),
+    ("total_amount", {"region": "DE"}, "region applies to phone columns"),
+])
+def test_column_conventions_are_checked(column, patch, message):
+    data = yaml.safe_load((SCHEMA_FILE.parent / "ecommerce.yaml").read_text())
+    data["tables"]["orders"]["columns"][column].update(patch)
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(data)
+
+
+def test_conventions_follow_the_locale():
+    from orchestrator_assets.generation.conventions import number_convention
+
+    de, us = number_convention("de_DE"), number_convention("en_US")
+    assert (de.decimal, de.group, de.currency, de.day_first) == (",", ".", "EUR", True)
+    assert (us.decimal, us.group, us.currency, us.day_first) == (".", ",", "USD", False)
+    assert number_convention("de_DE", "CHF").currency == "CHF"

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import limits
+from . import conventions, limits
 from .faker_names import LOCALES, PROVIDERS
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
@@ -223,6 +223,12 @@ class Column(_Model):
     emit: bool = Field(True, description="False for helper columns used only by templates/expressions.")
     errors: list[ErrorKind] = Field(default_factory=list, description="Cell errors injected here.")
     error_weight: float = Field(1.0, ge=0, description="Share of the table's dirty rows this column gets.")
+    locale: str | None = Field(None, description="CLDR locale of this column's numbers and numeric dates "
+                               "(decimal mark, grouping, day/month order); default: the dataset's locale.")
+    currency: str | None = Field(None, description="ISO 4217 code of an amount column; a value in another "
+                                 "currency is invalid. Default: the locale's currency.")
+    region: str | None = Field(None, description="Region (ISO 3166 alpha-2) assumed for this phone column's "
+                               "numbers without a country code; default: default_phone_region.")
 
 
 class Rows(_Model):
@@ -267,6 +273,8 @@ class DatasetSpec(_Model):
     anchor: str = Field(description="Table whose row count the user asks for (e.g. orders).")
     error_rate: float = Field(0.3, ge=0, le=1, description="Share of rows carrying one injected error.")
     default_phone_region: str = Field("US", description="Region assumed for phones without a country code.")
+    locale: str = Field("en_US", description="CLDR locale of the data (e.g. en_US, de_DE): the decimal mark and "
+                        "grouping of numbers, the default currency, and day/month order of numeric dates.")
     tables: dict[str, Table]
 
     @model_validator(mode="after")
@@ -295,6 +303,8 @@ def expr_columns(expr: str) -> set[str]:
 
 def _cross_check(spec: DatasetSpec):
     tables = spec.tables
+    yield from (f"locale: {p}" for p in conventions.locale_problems(spec.locale))
+    yield from (f"default_phone_region: {p}" for p in conventions.region_problems(spec.default_phone_region))
     if spec.anchor not in tables:
         yield f"anchor '{spec.anchor}' is not a table"
     for tname, table in tables.items():
@@ -331,6 +341,7 @@ def _cross_check(spec: DatasetSpec):
 
 def _check_column(spec: DatasetSpec, tname: str, cname: str, col: Column, at: str):
     tables, cols, src = spec.tables, spec.tables[tname].columns, col.source
+    yield from _check_conventions(col, at)
     for kind in col.errors:
         allowed = APPLICABLE.get(kind, set())
         if col.type not in allowed:
@@ -427,3 +438,18 @@ def export_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Dataset spec for the synthetic dirty-data generator"
     return schema
+
+
+def _check_conventions(col: Column, at: str):
+    if col.locale is not None:
+        if col.type not in _NUMERIC | _DATES:
+            yield f"{at}: locale applies to number and date columns, not '{col.type.value}'"
+        yield from (f"{at}.locale: {p}" for p in conventions.locale_problems(col.locale))
+    if col.currency is not None:
+        if col.type not in _NUMERIC:
+            yield f"{at}: currency applies to number columns, not '{col.type.value}'"
+        yield from (f"{at}.currency: {p}" for p in conventions.currency_problems(col.currency))
+    if col.region is not None:
+        if col.type != ColumnType.phone:
+            yield f"{at}: region applies to phone columns, not '{col.type.value}'"
+        yield from (f"{at}.region: {p}" for p in conventions.region_problems(col.region))

@@ -24,7 +24,8 @@ BUNDLED_SUFFIXES = {".py", ".yaml", ".json"}
 ENTRY_NAME = "orchestrator_entry.py"
 # What remote.py imports beyond the Databricks runtime (which brings Spark, pandas, pyarrow and numpy), pinned
 # to the versions installed here, which come from requirements.lock.
-CLUSTER_PACKAGES = ("dagster-pipes", "duckdb", "pydantic", "pyyaml", "azure-storage-blob", "azure-identity", "oss2")
+CLUSTER_PACKAGES = ("dagster-pipes", "duckdb", "pydantic", "pyyaml", "azure-storage-blob", "azure-identity", "oss2",
+                    "phonenumbers", "email-validator", "python-dateutil", "babel")
 
 ENTRY_SCRIPT = '''"""Databricks task entry (written by `orchestrator databricks-upload`): put the code bundle on the path, run."""
 import os

@@ -3,16 +3,23 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from .catalogue import CATALOGUE, TablePlan
+from .catalogue import TablePlan
 from .engine import CleanResult, ParentKeys, RuleStats, quarantine_schema, silver_schema
+from .rules import implemented
 from .sql_rules import Dialect, collect_stats, compile_plan, parent_table
+
+RETURNS = {"text": "VARCHAR", "parsed": "STRUCT(value VARCHAR, problem VARCHAR)"}
+
+
+def _arrow_udf(fn):
+    # DuckDB hands a vector's rows over as a chunked array.
+    return lambda values: fn(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
 
 
 class DuckDBEngine:
     name = "duckdb"
-    rules = frozenset(CATALOGUE)
+    rules = implemented("sql")
 
     def __init__(self, threads: int | None = None):
         self.threads = threads
@@ -26,7 +33,8 @@ class DuckDBEngine:
         try:
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
-            con.create_function("title_case", lambda s: pc.utf8_title(s), ["VARCHAR"], "VARCHAR", type="arrow")
+            for name, (fn, returns) in compiled.udfs.items():
+                con.create_function(name, _arrow_udf(fn), ["VARCHAR"], duckdb.sqltype(RETURNS[returns]), type="arrow")
             con.register("bronze", bronze)
             for parent, relation in parents.items():
                 con.register(relation, parent_table(parent_keys.get(parent, ParentKeys.empty())))

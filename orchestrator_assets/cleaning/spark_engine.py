@@ -9,31 +9,13 @@ import os
 import sys
 from typing import ClassVar
 
+import pandas as pd
 import pyarrow as pa
 
-from .catalogue import CATALOGUE, TablePlan
+from .catalogue import TablePlan
 from .engine import CleanResult, ParentKeys, RuleStats, quarantine_schema, silver_schema
+from .rules import implemented
 from .sql_rules import SQL_TYPES, Dialect, collect_stats, compile_plan, parent_table
-
-# strftime directives of the catalogue's formats, as Java DateTimeFormatter patterns.
-_JAVA = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%b": "MMM", "%B": "MMMM"}
-
-
-def java_pattern(fmt: str) -> str:
-    out, i = [], 0
-    while i < len(fmt):
-        if fmt[i] == "%":
-            out.append(_JAVA[fmt[i:i + 2]])
-            i += 2
-        else:
-            j = i
-            while j < len(fmt) and fmt[j] != "%":
-                j += 1
-            text = fmt[i:j]
-            # Letters are pattern symbols in Java; quote them. Spaces and punctuation stand for themselves.
-            out.append("".join(f"'{c}'" if c.isalpha() else c for c in text))
-            i = j
-    return "".join(out)
 
 
 class SparkDialect(Dialect):
@@ -47,23 +29,28 @@ class SparkDialect(Dialect):
     def q(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
 
-    def starts_with(self, expr: str, prefix: str) -> str:
-        return f"startswith({expr}, {self.lit(prefix)})"
-
     def full_match(self, expr: str, pattern: str) -> str:
         return f"({expr} RLIKE {self.lit('^(?:' + pattern + ')$')})"
 
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
         return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(replacement)})"
 
-    def parse_timestamp(self, expr: str, fmt: str) -> str:
-        return f"CAST(try_to_timestamp({expr}, {self.lit(java_pattern(fmt))}) AS TIMESTAMP_NTZ)"
+
+RETURNS = {"text": "string", "parsed": "value string, problem string"}
 
 
-def _title(series):
-    import pyarrow.compute as pc
+def _pandas_udf(fn, returns: str):
+    """An Arrow function of the rules as a Spark pandas UDF; Spark hands over batches as pandas Series."""
+    from pyspark.sql.functions import pandas_udf
 
-    return pc.utf8_title(pa.array(series, pa.string())).to_pandas()
+    def text(values: pd.Series) -> pd.Series:
+        return fn(pa.array(values, pa.string(), from_pandas=True)).to_pandas()
+
+    def parsed(values: pd.Series) -> pd.DataFrame:
+        out = fn(pa.array(values, pa.string(), from_pandas=True))
+        return pd.DataFrame({"value": out.field("value").to_pandas(), "problem": out.field("problem").to_pandas()})
+
+    return pandas_udf(text if returns == "text" else parsed, RETURNS[returns])
 
 
 def _half_ram() -> str:
@@ -73,7 +60,7 @@ def _half_ram() -> str:
 
 class SparkEngine:
     name = "spark"
-    rules = frozenset(CATALOGUE)
+    rules = implemented("sql")
 
     def __init__(self, master: str = "local[*]", spark=None):
         self.master = master
@@ -110,17 +97,15 @@ class SparkEngine:
             self._spark = None
 
     def clean_table(self, bronze: pa.Table, plan: TablePlan, parent_keys: dict[str, ParentKeys]) -> CleanResult:
-        from pyspark.sql.functions import pandas_udf
-
         spark = self.spark
         # Every core busy, and more partitions for millions of rows (~250k rows each).
         parallelism = spark.sparkContext.defaultParallelism
         spark.conf.set("spark.sql.shuffle.partitions", str(max(parallelism, min(256, bronze.num_rows // 250_000))))
-        # Arrow's title-casing, the pandas engine's: Spark's initcap splits words differently ("O'brien").
-        spark.udf.register("title_case", pandas_udf(_title, "string"))
         parents = {p: f"parent_{i}" for i, p in enumerate(sorted(set(plan.foreign_keys.values())))}
         dialect = SparkDialect()
         compiled = compile_plan(plan, dialect, parents)
+        for name, (fn, returns) in compiled.udfs.items():
+            spark.udf.register(name, _pandas_udf(fn, returns))
         q = dialect.q
         # Spread over the cores: left as one local relation, the optimizer would evaluate every projection over it
         # on the driver, row by row and uncompiled (ConvertToLocalRelation), which is most of the time otherwise.

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 
 from orchestrator_assets.cleaning.catalogue import plan_table, table_order
-from orchestrator_assets.cleaning.rules import CATALOGUE
 from orchestrator_assets.cleaning.engine import ParentKeys
 from orchestrator_assets.cleaning.engines import ENGINES
+from orchestrator_assets.cleaning.rules import CATALOGUE
 from orchestrator_assets.generation.spec import parse_spec
 
 SPEC = parse_spec({

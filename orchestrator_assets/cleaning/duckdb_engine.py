@@ -19,7 +19,10 @@ def _arrow_udf(fn):
 
 class DuckDBEngine:
     name = "duckdb"
-    rules = implemented("sql")
+
+    @property
+    def rules(self) -> frozenset[str]:
+        return implemented("sql")
 
     def __init__(self, threads: int | None = None):
         self.threads = threads

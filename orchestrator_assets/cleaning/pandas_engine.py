@@ -25,7 +25,10 @@ def _clean_column(t: PandasTable, col: ColumnPlan) -> pd.Series:
 
 class PandasEngine:
     name = "pandas"
-    rules = implemented("pandas")
+
+    @property
+    def rules(self) -> frozenset[str]:
+        return implemented("pandas")
 
     def clean_table(self, bronze: pa.Table, plan: TablePlan, parent_keys: dict[str, ParentKeys]) -> CleanResult:
         stats = RuleStats()

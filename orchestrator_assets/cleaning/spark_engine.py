@@ -60,7 +60,10 @@ def _half_ram() -> str:
 
 class SparkEngine:
     name = "spark"
-    rules = implemented("sql")
+
+    @property
+    def rules(self) -> frozenset[str]:
+        return implemented("sql")
 
     def __init__(self, master: str = "local[*]", spark=None):
         self.master = master

@@ -34,7 +34,10 @@ Accepted, in order of decoding:
         digits ("1,234 €" in a de_DE column: a 3-decimal euro amount is far less likely than a misplaced
         thousands separator);
       - the locale makes it a decimal but the column is an integer column, where the grouping reading is the
-        only one that would fit ("1.234" in an en_US int column).
+        only one that would fit ("1.234" in an en_US int column);
+      - the locale groups with "." and no currency is written ("1.234" in a de_DE column): Bronze holds JSON
+        numbers as text too, and the JSON number 1.234 is one point two three four.
+    A "." after more than 3 digits ("1234.567") can only be a decimal mark, as JSON writes it.
     A currency symbol is NOT taken as evidence about the writer's convention otherwise ("€1,234" in an
     en_US/EUR column is 1234: the locale is the column's declared convention, Irish English writes it so).
   * groups: 3 digits each, the first 1-3 digits without a leading zero; in locales whose CLDR decimal
@@ -57,9 +60,8 @@ de_DE column), trailing zeros ("1.50" canonicalises to "1.5"), leading zeros and
 to 15 significant (<= 9 before the point and <= 6 after, or <= 15 without a point) so the DOUBLE cast of the
 canonical text is exact.
 
-Caveat for callers: the parser sees text only. A float written as a raw JSON number with exactly 3 decimals
-("12.125") is, by JSON's grammar, 12.125; read as text in a de_DE column it is 12125 and in a fr_FR column
-ambiguous. Callers that know a cell was a JSON number should cast it rather than parse it.
+The parser sees text only, and a raw JSON number reaches it as its text: that is why a lone "." before 3 digits
+in a "."-grouping locale is ambiguous rather than grouping.
 """
 from __future__ import annotations
 
@@ -198,8 +200,11 @@ def _single(sep: str, runs: list[str], convention: NumberConvention, column: _Co
             has_currency: bool) -> tuple[str | None, str | None]:
     """One "." or "," between two digit runs: the decimal mark (returned) or grouping (None)."""
     before, after = runs
-    if len(after) != 3 or before.startswith("0"):
+    if len(after) != 3 or before.startswith("0") or (sep == "." and len(before) > 3):
         return sep, None
+    if sep == convention.group == "." and not has_currency:
+        # Bronze holds JSON numbers as text too, and JSON's "12.125" is twelve point one two five.
+        return None, AMBIGUOUS
     if sep == convention.group:
         return None, None
     if sep != convention.decimal:

@@ -420,3 +420,27 @@ def test_offsets_convert_to_the_same_instant():
         assert parse_timestamp(text, True, False) == (utc.strftime("%Y-%m-%d %H:%M:%S"), None), text
         written = utc.astimezone(zone).strftime("%Y-%m-%d")
         assert parse_timestamp(text, True, True) == (written, None), text
+
+
+def test_timestamps_agree_with_the_standard_parsers():
+    """Where datetime.fromisoformat (ISO-8601) or python-dateutil (named months, RFC 2822, 12-hour clocks)
+    read a text without guessing, parse_timestamp gives the same instant in UTC."""
+    import datetime as dt
+    from email.utils import format_datetime
+
+    from dateutil import parser as dateutil_parser
+
+    from orchestrator_assets.cleaning.parsers.timestamps import parse_timestamp
+
+    rng = random.Random(11)
+    for _ in range(3000):
+        offset = dt.timezone(dt.timedelta(minutes=15 * rng.randint(-48, 56)))
+        moment = dt.datetime(rng.randint(1900, 2100), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
+                             rng.randint(0, 59), rng.randint(0, 59), tzinfo=offset)
+        iso = moment.isoformat(sep=rng.choice("T "))
+        expected = dt.datetime.fromisoformat(iso).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        assert parse_timestamp(iso, False, False) == (expected, None), iso
+        for text in (format_datetime(moment), moment.strftime("%d %B %Y %H:%M:%S %z"),
+                     moment.strftime("%B %d, %Y %I:%M:%S %p %z")):
+            oracle = dateutil_parser.parse(text).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            assert parse_timestamp(text, False, False) == (oracle, None), text

@@ -1,5 +1,6 @@
-"""The phone and e-mail parsers on hand-picked inputs (expected outcomes written from the contract), and their
-fast-path regexes: a text that fully matches one is returned unchanged by the parser, in every regex engine."""
+"""The phone and e-mail parsers on hand-picked inputs (expected outcomes written from the contract), and
+their fast-path regexes: a text that fully matches one is returned unchanged by the parser, in every regex
+engine."""
 import random
 import re
 import shutil
@@ -19,7 +20,8 @@ from orchestrator_assets.cleaning.parsers.email import CANONICAL, parse_email
 from orchestrator_assets.cleaning.parsers.phone import canonical_pattern, parse_phone
 
 P_INVALID, P_LETTERS = "is not a valid phone number", "contains letters"
-P_SYMBOLS, P_SEVERAL = "contains characters that are not part of a phone number", "holds more than one phone number"
+P_SYMBOLS = "contains characters that are not part of a phone number"
+P_SEVERAL = "holds more than one phone number"
 E_INVALID, E_SEVERAL = "is not a valid e-mail address", "holds more than one e-mail address"
 E_SPECIAL = "has a special-use domain that cannot receive mail"
 SF = "+14155552671"
@@ -136,8 +138,8 @@ def test_parse_phone(region, text, expected):
     if canonical is not None:
         # The canonical form reads back as itself, and the fast path takes it.
         assert parse_phone(canonical, region) == (canonical, None)
-        assert re.fullmatch(canonical_pattern(phonenumbers.region_code_for_number(phonenumbers.parse(canonical))),
-                            canonical)
+        home = phonenumbers.region_code_for_number(phonenumbers.parse(canonical))
+        assert re.fullmatch(canonical_pattern(home), canonical)
 
 
 @pytest.mark.parametrize("text,expected", EMAILS, ids=[t[:40] for t, _ in EMAILS])
@@ -166,10 +168,11 @@ def _random_e164(rnd, region, count):
     return [f"+{code}" + "".join(rnd.choices("0123456789", k=rnd.choice(lengths))) for _ in range(count)]
 
 
-@pytest.mark.parametrize("region,count", [("US", 8000), ("DE", 3000), ("GB", 3000), ("FR", 3000), ("IN", 3000)])
+@pytest.mark.parametrize("region,count", [("US", 6000), ("DE", 3000), ("GB", 3000), ("FR", 3000),
+                                          ("IN", 3000)])
 def test_phone_pattern_is_exactly_the_unchanged_numbers(region, count):
-    """Random E.164 strings: every match is returned unchanged (the guarantee), and every number returned
-    unchanged matches (coverage; the construction is exact, so only trunk-prefix-like numbers are left out)."""
+    """Random E.164 strings: every match is returned unchanged (the guarantee), and the numbers returned
+    unchanged match (coverage; the construction is exact, only trunk-prefix-like numbers are left out)."""
     pattern = canonical_pattern(region)
     texts = _random_e164(random.Random(region), region, count)
     compiled = re.compile(pattern)
@@ -200,16 +203,19 @@ def test_patterns_read_the_same_in_java(tmp_path):
         "public class Check { public static void main(String[] a) throws Exception {\n"
         "  for (String file : a) { List<String> lines = Files.readAllLines(Path.of(file));\n"
         "    Pattern p = Pattern.compile(lines.get(0)); StringBuilder out = new StringBuilder();\n"
-        "    for (String s : lines.subList(1, lines.size())) out.append(p.matcher(s).matches() ? '1' : '0');\n"
+        "    for (String s : lines.subList(1, lines.size()))\n"
+        "      out.append(p.matcher(s).matches() ? '1' : '0');\n"
         "    System.out.println(out); } }}\n")
     rnd = random.Random(2)
-    cases = [(canonical_pattern("US"), _random_e164(rnd, "US", 500)), (canonical_pattern("DE"), _random_e164(rnd, "DE", 500)),
+    cases = [(canonical_pattern("US"), _random_e164(rnd, "US", 500)),
+             (canonical_pattern("DE"), _random_e164(rnd, "DE", 500)),
              (CANONICAL, [_random_address(rnd) for _ in range(500)])]
     files = []
     for i, (pattern, sample) in enumerate(cases):
         files.append(tmp_path / f"in{i}.txt")
         files[-1].write_text("\n".join([pattern, *sample]) + "\n", encoding="utf-8")
-    out = subprocess.run(["java", str(source), *map(str, files)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["java", str(source), *map(str, files)], capture_output=True, text=True,
+                         check=True).stdout
     assert out.split() == ["".join("1" if re.fullmatch(p, t) else "0" for t in sample) for p, sample in cases]
 
 
@@ -223,7 +229,8 @@ def test_digit_languages_round_trip_libphonenumber_patterns():
             written = langs.to_regex(langs.from_regex(source))
             for _ in range(3000):
                 digits = "".join(rnd.choices("0123456789", k=rnd.randint(4, 12)))
-                assert (re.fullmatch(written, digits) is None) == (re.fullmatch(source, digits) is None), digits
+                expected = re.fullmatch(source, digits) is not None
+                assert (re.fullmatch(written, digits) is not None) == expected, digits
 
 
 ATOM = "abcdefghijklmnopqrstuvwxyz0123456789_+-"
@@ -234,13 +241,13 @@ def _piece(rnd, chars, longest):
 
 
 def _random_address(rnd):
-    """Mostly pattern-shaped addresses, with upper case, stray dots, long parts and special-use TLDs mixed in."""
+    """Mostly pattern-shaped addresses, with upper case, stray dots, long parts and special-use TLDs."""
     local = ".".join(_piece(rnd, ATOM + ("A." if rnd.random() < 0.2 else ""), rnd.choice([3, 8, 30, 66]))
                      for _ in range(rnd.randint(1, 3)))
-    labels = [_piece(rnd, "abcdefghijklmnopqrstuvwxyz0123456789" + "-" * rnd.randint(0, 3), rnd.choice([3, 10, 64]))
-              for _ in range(rnd.randint(1, 4))]
-    tld = rnd.choice(["com", "org", "de", "test", "local", "localhost", "onion", "arpa", "invalid", "tests", "c0m",
-                      "x", "COM", "example", _piece(rnd, "abcdefghijklmnopqrstuvwxyz", 26)])
+    label_chars = "abcdefghijklmnopqrstuvwxyz0123456789" + "-" * rnd.randint(0, 3)
+    labels = [_piece(rnd, label_chars, rnd.choice([3, 10, 64])) for _ in range(rnd.randint(1, 4))]
+    tld = rnd.choice(["com", "org", "de", "test", "local", "localhost", "onion", "arpa", "invalid", "tests",
+                      "c0m", "x", "COM", "example", _piece(rnd, "abcdefghijklmnopqrstuvwxyz", 26)])
     return local + "@" + ".".join(labels + [tld])
 
 
@@ -253,8 +260,8 @@ def test_email_pattern_matches_are_returned_unchanged():
     assert [t for t in matched if parse_email(t) != (t, None)] == []
     assert pc.match_substring_regex(pa.array(texts), f"^(?:{CANONICAL})$").to_pylist() == [
         compiled.fullmatch(t) is not None for t in texts]
-    got = duckdb.sql("select regexp_full_match(t, $p) from unnest($s::varchar[]) with ordinality u(t, i) order by i",
-                     params={"p": CANONICAL, "s": texts[:2000]}).fetchall()
+    got = duckdb.sql("select regexp_full_match(t, $p) from unnest($s::varchar[]) with ordinality u(t, i) "
+                     "order by i", params={"p": CANONICAL, "s": texts[:2000]}).fetchall()
     assert [row[0] for row in got] == [compiled.fullmatch(t) is not None for t in texts[:2000]]
 
 
@@ -300,11 +307,11 @@ def test_library_formatted_numbers_read_back():
                 continue
             e164 = phonenumbers.format_number(number, fmt.E164)
             home = phonenumbers.region_code_for_number(number)
+            dialled = phonenumbers.format_out_of_country_calling_number
             for text, column_region in ((phonenumbers.format_number(number, fmt.INTERNATIONAL), region),
                                         (phonenumbers.format_number(number, fmt.NATIONAL), home),
                                         (phonenumbers.format_number(number, fmt.RFC3966), region),
-                                        (phonenumbers.format_out_of_country_calling_number(number, "US"), "US"),
-                                        (phonenumbers.format_out_of_country_calling_number(number, "DE"), "DE")):
+                                        (dialled(number, "US"), "US"), (dialled(number, "DE"), "DE")):
                 if parse_phone(text, column_region) != (e164, None):
                     wrong.append((text, column_region, e164, parse_phone(text, column_region)))
     assert wrong == []

@@ -1,13 +1,14 @@
 """Finite sets of digit strings, built from regexes, combined exactly, and written back as a portable regex.
 
-libphonenumber decides validity with several regexes and rules between them (a number must match the general
-description AND a type pattern, within the lengths each lists; the first region of a calling code that claims a
-number decides it). A single regex for "valid" needs intersection and difference, which RE2 cannot express.
-Every libphonenumber pattern describes a finite set of digit strings (bounded repetition only), so the sets are
-held here as minimal acyclic automata: a node is (accepts here, ten children), hash-consed so equal sets are one
-node. Union, intersection and difference are then exact, and the result is written out in the syntax DuckDB,
-Spark (Java) and RE2 share: literal digits, [..] classes, {n}, ?, (?:..) and |. [0-9] is written instead of \\d
-because Python's \\d also matches non-ASCII digits, which the library would rewrite.
+libphonenumber decides validity with several regexes and rules between them (a number must match the
+general description AND a type pattern, within the lengths each lists; the first region of a calling code
+that claims a number decides it). A single regex for "valid" needs intersection and difference, which RE2
+cannot express. Every libphonenumber pattern describes a finite set of digit strings (bounded repetition
+only), so the sets are held here as minimal acyclic automata: a node is (accepts here, ten children),
+hash-consed so equal sets are one node. Union, intersection and difference are then exact, and the result is
+written out in the syntax DuckDB, Spark (Java) and RE2 share: literal digits, [..] classes, {n}, ?, (?:..)
+and |. [0-9] is written instead of \\d because Python's \\d also matches non-ASCII digits, which the library
+would rewrite.
 """
 from __future__ import annotations
 
@@ -49,12 +50,14 @@ class DigitLanguages:
             return self._memo[key]
         fa, ca = self._nodes[a]
         fb, cb = self._nodes[b]
+        both = [self._combine(op, x, y) if x and y else None for x, y in zip(ca, cb)]
         if op == "|":
-            result = self.node(fa or fb, tuple(self._combine(op, x, y) if x and y else x or y for x, y in zip(ca, cb)))
+            either = (z if z is not None else x or y for z, x, y in zip(both, ca, cb))
+            result = self.node(fa or fb, tuple(either))
         elif op == "&":
-            result = self.node(fa and fb, tuple(self._combine(op, x, y) if x and y else 0 for x, y in zip(ca, cb)))
+            result = self.node(fa and fb, tuple(z or 0 for z in both))
         else:  # difference
-            result = self.node(fa and not fb, tuple(self._combine(op, x, y) if x and y else x for x, y in zip(ca, cb)))
+            result = self.node(fa and not fb, tuple(z if z is not None else x for z, x in zip(both, ca)))
         self._memo[key] = result
         return result
 
@@ -192,15 +195,16 @@ class DigitLanguages:
             for d in DIGITS:
                 if children[d]:
                     by_child.setdefault(children[d], []).append(d)
-            terms = [_class_text(ds) + self._regex(c) for c, ds in sorted(by_child.items(), key=lambda kv: kv[1])]
+            groups = sorted(by_child.items(), key=lambda kv: kv[1])
+            terms = [_class_text(digits) + self._regex(child) for child, digits in groups]
             text = "(?:" + "|".join(terms) + ")" + ("?" if final else "")
         self._text[a] = text
         return text
 
 
     def _shared_tail(self, a: int) -> tuple[int, int] | None:
-        """(head, tail) with a == head . tail and tail not the empty string, when every string of `a` ends in the
-        same sub-automaton: "(?:20[1-35-9]|21[02-9])[2-9][0-9]{6}" rather than repeating "[2-9][0-9]{6}"."""
+        """(head, tail) with a == head . tail and tail not the empty string, when every string of `a` ends in
+        the same sub-automaton: "(?:20[1-35-9]|21[02-9])[2-9][0-9]{6}", not "[2-9][0-9]{6}" after each."""
         node = a
         while True:
             final, children = self._nodes[node]
@@ -262,7 +266,10 @@ def _class_text(digits: list[int]) -> str:
         if d is not None and d == prev + 1:
             prev = d
             continue
-        runs.append(str(start) if start == prev else f"{start}{prev}" if prev == start + 1 else f"{start}-{prev}")
+        if start == prev:
+            runs.append(str(start))
+        else:
+            runs.append(f"{start}{prev}" if prev == start + 1 else f"{start}-{prev}")
         if d is not None:
             start = prev = d
     return "[" + "".join(runs) + "]"
@@ -281,5 +288,5 @@ def _run_length(classes: list[str]) -> str:
 
 
 def is_portable(pattern: str) -> bool:
-    """Only the constructs DuckDB, Spark (Java) and RE2 read the same way: digits, +, [..], {n}, ?, (?:..), |."""
+    """Only constructs DuckDB, Spark (Java) and RE2 read the same way: digits, +, [..], {n}, ?, (?:..), |."""
     return re.fullmatch(r"(?:\\\+|[0-9|?]|\[[0-9-]+\]|\{[0-9]+\}|\(\?:|\))*", pattern) is not None

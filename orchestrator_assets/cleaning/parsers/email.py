@@ -2,14 +2,17 @@
 
 parse_email(text) -> (canonical, None) or (None, problem). Canonical is the library's normalized address (NFC,
 domain lower-cased, IDN domains in Unicode form: "user@xn--bcher-kva.de" -> "user@bücher.de"), then the whole
-address lower-cased, local part included: mailbox names are case-sensitive by the RFC, but no mainstream provider
-treats them so and a case-sensitive key splits one customer in two. Internationalised local parts (SMTPUTF8)
-are accepted. "Ann Lee <ann@x.com>" and a leading "mailto:" are unwrapped.
+address lower-cased, local part included: mailbox names are case-sensitive by the RFC, but no mainstream
+provider treats them so and a case-sensitive key splits one customer in two. Internationalised local parts
+(SMTPUTF8) are accepted. "Ann Lee <ann@x.com>" and a leading "mailto:" are unwrapped.
 
 What the library rejects stays rejected, notably: quoted local parts ('"ann lee"@x.com') and bracketed IP
 domains (its defaults), dot-rule errors, a domain without a period, and special-use domains (.arpa, .invalid,
 .local, .localhost, .onion, .test). example.com/.org/.net and the .example TLD are accepted by the library and
-so here: they are syntactically valid, and test data uses them.
+so here: they are syntactically valid, and test data uses them. What the library accepts is kept as it
+normalises it, even where a person would hesitate: a local part of more than 64 characters (it checks that
+only in strict mode), full-width letters in a local part ("ａnn@x.com": NFC keeps them). CANONICAL is
+stricter on both.
 """
 from __future__ import annotations
 
@@ -49,7 +52,8 @@ def parse_email(text: str) -> tuple[str | None, str | None]:
 
 def _canonical(address: str) -> str | None:
     try:
-        result = validate_email(address, check_deliverability=False, allow_smtputf8=True, allow_display_name=True)
+        result = validate_email(address, check_deliverability=False, allow_smtputf8=True,
+                                allow_display_name=True)
     except EmailNotValidError:
         return None
     return unicodedata.normalize("NFC", f"{result.local_part}@{result.domain}".lower())

@@ -1,10 +1,10 @@
 """Phone numbers to E.164, decided by libphonenumber (the `phonenumbers` package), and a fast-path regex.
 
-parse_phone(text, region) -> (canonical, None) or (None, problem). The library parses with the column's region,
-so a trunk prefix ("(0)30 ...", "020 ...", "1-415-...") and an international prefix of that region ("00 49 ...",
-"011 44 ...") are understood; a prefix of another country's ("001 ..." from the US) is not, and such a number is
-invalid. An extension is dropped (E.164 has none): "ext. 3", "ext 3", "extn 3", "extension 3", "x3" and the
-RFC 3966 ";ext=3", written after the number. A leading "tel:" is unwrapped.
+parse_phone(text, region) -> (canonical, None) or (None, problem). The library parses with the column's
+region, so a trunk prefix ("(0)30 ...", "020 ...", "1-415-...") and an international prefix of that region
+("00 49 ...", "011 44 ...") are understood; a prefix of another country's ("001 ..." from the US) is not, and
+such a number is invalid. An extension is dropped (E.164 has none): "ext. 3", "ext 3", "extn 3",
+"extension 3", "x3" and the RFC 3966 ";ext=3", written after the number. A leading "tel:" is unwrapped.
 
 libphonenumber is lenient where a cleaning rule must not be, so the text is checked before it is handed over:
 - it reads letters as keypad digits ("1-800-FLOWERS") and skips words around a number ("call 415 555 2671"):
@@ -48,8 +48,8 @@ _MAX_NSN = 17  # phonenumberutil._MAX_LENGTH_FOR_NSN
 
 
 def parse_phone(text: str, region: str) -> tuple[str | None, str | None]:
-    """`text` (trimmed, non-empty) as E.164 for a column whose numbers are from `region` (e.g. "US"). An unknown
-    region is the spec's error, not the cell's: ValueError."""
+    """`text` (trimmed, non-empty) as E.164 for a column whose numbers are from `region` (e.g. "US").
+    An unknown region is the spec's error, not the cell's: ValueError."""
     _known_region(region)
     number = _TEL.sub("", text, count=1) if _TEL.match(text) else text
     extension = _EXTENSION.search(number)
@@ -146,9 +146,10 @@ def _pattern_for_code(code: int) -> str:
     main = PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(code))
     if main.national_prefix_for_parsing:
         # parse() strips a leading trunk prefix from "+cc..." when what remains still matches the general
-        # pattern, which changes the number: leave every number that could happen to to the library. An empty
-        # match strips nothing. A "$" in the prefix pattern is over-read as "anything may follow", and a prefix
-        # that rewrites the number (a transform rule) as "whatever remains": both only leave more to the library.
+        # pattern, which changes the number: leave every number that could happen to to the library. An
+        # empty match strips nothing. A "$" in the prefix pattern is over-read as "anything may follow", and
+        # a prefix that rewrites the number (a transform rule) as "whatever remains": both only leave more
+        # to the library.
         prefix = langs.difference(langs.from_regex(main.national_prefix_for_parsing), langs.EPSILON)
         if main.national_prefix_transform_rule:
             strippable = langs.with_prefix(prefix, _MAX_NSN)

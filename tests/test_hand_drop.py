@@ -326,3 +326,24 @@ def test_a_hand_drop_of_the_built_in_spec_runs_through_gold(tmp_path, spec):
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "cleaning_accuracy"]
     assert check.description.startswith(NO_LEDGER)
     instance.dispose()
+
+
+def test_a_manifest_with_problems_fails_the_clean_job_at_once_naming_the_field(drop, tmp_path):
+    from dagster import DagsterEventType, Definitions
+
+    from orchestrator_assets.jobs import clean_small_job
+
+    bad = minimal_manifest()
+    bad["tables"]["orders"]["parts"][0]["key"] = f"bronze/orders/{USER}/{JOB}/part-00000.csv"
+    drop.put_bytes(f"bronze/_manifest/{USER}/{JOB}/manifest.json", json.dumps(bad).encode())
+    defs = Definitions(assets=[silver, gold], jobs=[clean_small_job], resources=resources(tmp_path, drop.root))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("jobs", [f"{USER}.{JOB}"])
+    result = defs.resolve_job_def("clean_small_job").execute_in_process(
+        partition_key=f"{USER}.{JOB}", instance=instance, raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "silver"
+    assert "tables.orders.parts.0.key" in failure.step_failure_data.error.message
+    assert drop.list("silver") == []

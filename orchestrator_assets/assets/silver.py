@@ -24,6 +24,7 @@ from ..cleaning.run import PartitionResult, clean_partition, read_silver
 from ..cleaning.verdict import NO_LEDGER, judge
 from ..generation.bronze import Manifest, read_manifest
 from ..generation.integrity import BronzeIntegrityError
+from ..generation.manifest import ManifestError
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import CleaningEngineResource, DatabricksResource, StorageResource
@@ -75,7 +76,11 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
     user, job = split_key(context.partition_key)
     watch_run_worker(context.instance, context.run)
     store = storage.get()
-    manifest = read_manifest(store, user, job)
+    try:
+        manifest = read_manifest(store, user, job)
+    except ManifestError as err:
+        # A manifest with problems has them on a retry too: fail now, naming each field.
+        raise Failure(description=str(err), allow_retries=False) from err
     if manifest is None:
         raise FileNotFoundError(f"no Bronze manifest for {context.partition_key}: materialise Bronze first")
     if cleaning.on_databricks:

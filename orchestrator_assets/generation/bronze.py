@@ -19,7 +19,7 @@ from .. import layout
 from ..storage.base import Storage, sha256_file
 from .generator import GeneratedDataset, bronze_columns
 from .integrity import BronzeCheck, PartScan, read_lines, scan_file, scan_part, with_reasons
-from .manifest import ManifestError, check
+from .manifest import check
 from .spec import DatasetSpec, parse_spec
 
 ROWS_PER_PART = 1_000_000
@@ -112,11 +112,7 @@ def read_manifest(storage: Storage, user: str, job: str) -> Manifest | None:
     key = layout.manifest_key(user, job)
     if not storage.exists(key):
         return None
-    try:
-        data = json.loads(storage.get_bytes(key))
-    except ValueError as err:
-        raise ManifestError(f"Bronze manifest {storage.uri(key)} is not JSON ({err})") from None
-    return Manifest(check(data, storage.uri(key), user, job))
+    return Manifest(check(json.loads(storage.get_bytes(key)), storage.uri(key), user, job))
 
 
 def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, anchor_rows: int,

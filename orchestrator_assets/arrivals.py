@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, RunRequest, RunsFilter
 
-from .generation.bronze import read_manifest
+from .generation.bronze import count_rows, read_manifest
 from .ids import partition_key
 from .jobs import CLEAN_JOBS, PATH_TAG
 from .layout import MANIFEST_PREFIX, parse_manifest_key
@@ -85,7 +85,8 @@ def _arrival(store: Storage, user: str, job: str, thresholds: RouterSettings,
              log: logging.Logger) -> Arrival | None:
     try:
         manifest = read_manifest(store, user, job)
-        records = manifest.total_rows if manifest is not None else 0
+        # A hand drop without row counts has its parts' lines counted (once: the partition is launched).
+        records = count_rows(store, manifest) if manifest is not None else 0
     except (StorageError, ValueError, KeyError, TypeError) as err:  # a half-copied or hand-edited manifest
         log.warning(f"skipping {user}.{job}: its Bronze manifest cannot be read ({type(err).__name__}: {err})")
         return None

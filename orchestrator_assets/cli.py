@@ -20,6 +20,7 @@ from .settings import PROJECT_DIR, STORAGE_BACKENDS, SettingsError, load_setting
 from .storage.base import StorageError
 
 SCHEMA_FILE = PROJECT_DIR / "orchestrator_assets" / "specs" / "dataset-spec.schema.json"
+MANIFEST_SCHEMA_FILE = PROJECT_DIR / "orchestrator_assets" / "specs" / "bronze-manifest.schema.json"
 
 
 def _instance():
@@ -243,6 +244,40 @@ def _validate(path: str, rows: int) -> None:
     print(f"largest job this spec allows: {sizing.max_anchor_rows(spec):,} rows of {spec.anchor}")
 
 
+def _validate_manifest(path: Path, root: str | None) -> int:
+    """Every problem of a Bronze manifest, one per line naming its field; then, where its storage root is known,
+    its parts against the stored objects. 0 if none, 1 otherwise."""
+    from .generation import manifest
+    from .layout import parse_manifest_key
+    from .storage.local import LocalStorage
+
+    user = job = None
+    store_root = Path(root) if root else None
+    resolved = path.resolve()
+    if len(resolved.parts) > 5 and resolved.parts[-5:-3] == ("bronze", "_manifest"):
+        try:
+            user, job = parse_manifest_key("/".join(resolved.parts[-5:]))
+            store_root = store_root or Path(*resolved.parts[:-5])
+        except ValueError as err:
+            print(f"{path}: the path is not a manifest key of the layout ({err})", file=sys.stderr)
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        print(f"{path}: not JSON ({err})")
+        return 1
+    found = manifest.problems(data, user, job)
+    if not found and store_root is not None:
+        found = manifest.storage_problems(LocalStorage(store_root), manifest.check(data, str(path), user, job))
+    for line in found:
+        print(f"{path}: {line}")
+    if found:
+        print(f"{len(found)} problem{'s' if len(found) > 1 else ''}", file=sys.stderr)
+        return 1
+    where = f"its parts checked in {store_root}" if store_root is not None else "parts not checked (no --root)"
+    print(f"ok: {path} ({len(data['tables'])} tables, {'a' if data.get('ledger') else 'no'} ledger; {where})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -285,11 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     upload = sub.add_parser("databricks-upload",
                             help="put this code version where Databricks runs it (DATABRICKS_CODE_PATH)")
     upload.add_argument("--code-path", default=None, help="/Volumes/... or dbfs:/... (default: DATABRICKS_CODE_PATH)")
-    schema = sub.add_parser("schema", help="write the JSON Schema of dataset specs")
-    schema.add_argument("--out", default=str(SCHEMA_FILE))
-    check = sub.add_parser("validate", help="check a dataset spec and report every problem, rows and size")
-    check.add_argument("spec")
+    schema = sub.add_parser("schema", help="write the JSON Schemas of dataset specs and of Bronze manifests")
+    schema.add_argument("--out", default=str(SCHEMA_FILE), help="where the dataset spec schema goes")
+    schema.add_argument("--manifest-out", default=str(MANIFEST_SCHEMA_FILE),
+                        help="where the Bronze manifest schema goes")
+    check = sub.add_parser("validate", help="check a dataset spec (rows and size), or with --manifest a Bronze "
+                                            "manifest; reports every problem")
+    check.add_argument("spec", nargs="?", help="dataset spec YAML/JSON")
     check.add_argument("--rows", type=int, default=100_000, help="anchor rows to size the job for")
+    check.add_argument("--manifest", help="a Bronze manifest.json (e.g. for Bronze dropped in by hand)")
+    check.add_argument("--root", help="with --manifest: the storage root its part keys are relative to (default: "
+                                      "found from the manifest's path <root>/bronze/_manifest/<user>/<job>/)")
     ask_cli.add_parser(sub)
     schemas_cli.add_parser(sub)
     args = parser.parse_args(argv)
@@ -300,9 +341,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schemas":
             return schemas_cli.run(args)
         if args.command == "schema":
+            from .generation.manifest import export_json_schema as manifest_schema
+
             Path(args.out).write_text(json.dumps(export_json_schema(), indent=2) + "\n")
+            Path(args.manifest_out).write_text(json.dumps(manifest_schema(), indent=2) + "\n")
             print(args.out)
+            print(args.manifest_out)
+        elif args.command == "validate" and args.manifest:
+            return _validate_manifest(Path(args.manifest), args.root)
         elif args.command == "validate":
+            if not args.spec:
+                raise RequestError("validate needs a dataset spec, or --manifest PATH")
             _validate(args.spec, args.rows)
         elif args.command == "generate":
             from .generation.bronze import write_bronze

@@ -14,6 +14,32 @@ GOLD_MARTS = ("dim_users", "dim_location", "dim_time", "dim_products", "fact_ord
               "agg_product_metrics", "agg_daily_sales")
 
 
+def _ledger_lines(summary: dict, acc: dict) -> list[str]:
+    lines = [(f"Cleaning accuracy ({summary['cleaning_engine']}, {summary['cleaning_seconds']:.1f}s) "
+              f"against {summary['injected_errors']:,} injected errors:"),
+             f"{'error kind':<20}{'injected':>10}{'repaired':>10}{'nulled':>9}{'quarant.':>10}{'missed':>8}"]
+    for kind, k in acc["kinds"].items():
+        lines.append(f"{kind:<20}{k['injected']:>10,}{k['repaired']:>10,}{k['nulled']:>9,}{k['quarantined']:>10,}"
+                     f"{k['missed']:>8,}")
+    return lines + [(f"clean values wrongly changed: {acc['wrongly_changed']:,} of {acc['clean_cells']:,}; "
+                     f"clean rows wrongly quarantined: {acc['wrongly_quarantined']:,} of {acc['clean_rows']:,}"),
+                    (f"held back with a quarantined parent: {acc['quarantined_with_parent']:,} rows, "
+                     f"{acc['nulled_with_parent']:,} optional references; accuracy check "
+                     f"{'PASSED' if acc['passed'] else 'FAILED: ' + '; '.join(acc['failures'])}"), ""]
+
+
+def _oracle_lines(summary: dict, acc: dict) -> list[str]:
+    """Bronze without a ledger: what the rules did, and how many Silver values fail the oracles."""
+    lines = [f"Cleaning ({summary['cleaning_engine']}, {summary['cleaning_seconds']:.1f}s), {acc['note']}:",
+             f"{'rule':<20}{'repaired':>10}{'nulled':>9}{'quarant.':>10}"]
+    for rule, k in sorted(acc["rules"].items()):
+        lines.append(f"{rule:<20}{k['repaired']:>10,}{k['nulled']:>9,}{k['quarantined']:>10,}")
+    lines.append(f"{'oracle check':<36}{'checked':>10}{'invalid':>9}")
+    for c in acc["oracles"]["checks"]:
+        lines.append(f"{c['table'] + '.' + c['column'] + ' ' + c['check']:<36}{c['checked']:>10,}{c['invalid']:>9,}")
+    return lines + [f"accuracy check {'PASSED' if acc['passed'] else 'FAILED: ' + '; '.join(acc['failures'])}", ""]
+
+
 def gold_counts(warehouse: Path, user: str, job: str) -> dict[str, int]:
     if not warehouse.exists():
         return {}
@@ -36,10 +62,10 @@ def build_summary(storage: Storage, warehouse: Path, user: str, job: str) -> dic
     cleaning = json.loads(storage.get_bytes(current.cleaning_report))
     accuracy = json.loads(storage.get_bytes(current.accuracy_report))
     return {
-        "user": user, "job": job, "spec": manifest.data["spec_name"], "seed": manifest.data["seed"],
-        "anchor_rows": manifest.data["anchor_rows"],
-        "bronze": {t: v["rows"] for t, v in manifest.tables.items()},
-        "injected_errors": manifest.data["ledger"]["rows"],
+        "user": user, "job": job, "spec": manifest.spec_name, "seed": manifest.data.get("seed"),
+        "anchor_rows": manifest.data.get("anchor_rows"),
+        "bronze": {t: v["bronze_rows"] for t, v in cleaning["tables"].items()},
+        "injected_errors": manifest.ledger["rows"] if manifest.ledger else None,
         "silver": {t: v["silver_rows"] for t, v in cleaning["tables"].items()},
         "quarantine": {t: v["quarantined_rows"] for t, v in cleaning["tables"].items()},
         "cleaning_engine": cleaning["engine"], "cleaning_seconds": cleaning["seconds"],
@@ -50,23 +76,14 @@ def build_summary(storage: Storage, warehouse: Path, user: str, job: str) -> dic
 
 
 def render(summary: dict) -> str:
-    lines = [(f"Job {summary['user']}.{summary['job']}  spec={summary['spec']} seed={summary['seed']} "
-              f"rows={summary['anchor_rows']:,}"), "",
+    rows = summary["anchor_rows"]
+    lines = [(f"Job {summary['user']}.{summary['job']}  spec={summary['spec']}"
+              + ("" if rows is None else f" seed={summary['seed']} rows={rows:,}")), "",
              f"{'table':<14}{'bronze':>11}{'silver':>11}{'quarantine':>12}"]
     for t, n in summary["bronze"].items():
         lines.append(f"{t:<14}{n:>11,}{summary['silver'].get(t, 0):>11,}{summary['quarantine'].get(t, 0):>12,}")
     acc = summary["accuracy"]
-    lines += ["", (f"Cleaning accuracy ({summary['cleaning_engine']}, {summary['cleaning_seconds']:.1f}s) "
-                   f"against {summary['injected_errors']:,} injected errors:"),
-              f"{'error kind':<20}{'injected':>10}{'repaired':>10}{'nulled':>9}{'quarant.':>10}{'missed':>8}"]
-    for kind, k in acc["kinds"].items():
-        lines.append(f"{kind:<20}{k['injected']:>10,}{k['repaired']:>10,}{k['nulled']:>9,}{k['quarantined']:>10,}"
-                     f"{k['missed']:>8,}")
-    lines += [(f"clean values wrongly changed: {acc['wrongly_changed']:,} of {acc['clean_cells']:,}; "
-               f"clean rows wrongly quarantined: {acc['wrongly_quarantined']:,} of {acc['clean_rows']:,}"),
-              (f"held back with a quarantined parent: {acc['quarantined_with_parent']:,} rows, "
-               f"{acc['nulled_with_parent']:,} optional references; accuracy check "
-               f"{'PASSED' if acc['passed'] else 'FAILED: ' + '; '.join(acc['failures'])}"), ""]
+    lines += [""] + (_ledger_lines(summary, acc) if acc.get("ledger", True) else _oracle_lines(summary, acc))
     lines += ["Gold marts (" + summary["locations"]["warehouse"] + "):"]
     lines += [f"  {m:<22}{n:>10,}" for m, n in summary["gold"].items()]
     lines.append(f"Storage: {summary['locations']['storage']}")

@@ -7,11 +7,11 @@ import json
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestrator_assets.assets.silver import accuracy
 from orchestrator_assets.cleaning.catalogue import TablePlan
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
 from orchestrator_assets.cleaning.publish import current_silver
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
+from orchestrator_assets.cleaning.verdict import judge
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.generation.spec import parse_spec
@@ -32,11 +32,12 @@ def build(store, spec, user: str, job: str, seed: int, rows: int = ROWS, engine=
     """Bronze, Silver (with its cleaning report) and the accuracy report, as the silver asset writes them."""
     ds = generate(spec, rows, seed, user, job)
     manifest, _ = write_bronze(store, ds, user, job, rows)
-    clean_partition(store, manifest, engine or PandasEngine())
+    result = clean_partition(store, manifest, engine or PandasEngine())
     silver = {t: read_silver(store, t, user, job) for t in manifest.tables}
     quarantine = {t: read_silver(store, t, user, job, quarantine=True) for t in manifest.tables}
-    report = accuracy(manifest, silver, quarantine)
-    store.put_bytes(current_silver(store, user, job).accuracy_report, json.dumps(report.to_json()).encode())
+    current = current_silver(store, user, job)
+    verdict = judge(store, manifest, current, result.rules, silver, quarantine)
+    store.put_bytes(current.accuracy_report, json.dumps(verdict.report).encode())
     return manifest
 
 

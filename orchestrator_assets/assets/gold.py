@@ -148,7 +148,7 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
     missing = sorted(set(SOURCE_TABLES) - set(manifest.tables if manifest else ()))
     if missing:
         raise ValueError(f"Gold marts need the e-commerce tables; partition {context.partition_key} "
-                         f"({manifest.data['spec_name'] if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
+                         f"({manifest.spec_name if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
     # dbt's profile reads the warehouse (its target) and its location from the environment of this run process,
     # set for the build only: a process running several runs must not keep one run's warehouse.
     current = require_silver(store, user, job)  # resolved once: the build reads one version throughout

@@ -11,6 +11,7 @@ import pyarrow as pa
 from dagster import MetadataValue
 
 from ..cleaning.accuracy import OUTCOMES, AccuracyReport
+from ..cleaning.oracles import OracleReport
 
 ACCURACY_COLUMNS = ("kind", "injected", *OUTCOMES, "missed %")
 
@@ -42,6 +43,20 @@ def accuracy_metadata(report: AccuracyReport) -> dict[str, object]:
         out[f"injected/{kind}"] = counts["injected"]
         out[f"missed/{kind}"] = counts["missed"]
         out[f"missed_rate/{kind}"] = float(round(report.missed_rate(kind), 6))
+    return out
+
+
+def oracle_metadata(report: OracleReport) -> dict[str, object]:
+    """The oracle checks as a table, and per table.column and check: values checked and invalid, as numbers."""
+    rows = [(c.table, c.column, c.check, c.checked, c.invalid, ", ".join(c.examples[:3]))
+            for c in report.checks]
+    out: dict[str, object] = {
+        "oracle_checks": MetadataValue.md(markdown_table(("table", "column", "check", "checked", "invalid",
+                                                          "examples"), rows)),
+        "oracle_invalid": report.invalid}
+    for c in report.checks:
+        out[f"checked/{c.table}.{c.column}/{c.check}"] = c.checked
+        out[f"invalid/{c.table}.{c.column}/{c.check}"] = c.invalid
     return out
 
 

@@ -15,28 +15,29 @@ from dagster import (
     multi_asset,
 )
 
-from ..cleaning.accuracy import (
-    MAX_MISSED_RATE,
-    MAX_WRONGLY_CHANGED_RATE,
-    MAX_WRONGLY_QUARANTINED_RATE,
-    AccuracyReport,
-    evaluate,
-)
+from ..cleaning.accuracy import MAX_MISSED_RATE, MAX_WRONGLY_CHANGED_RATE, MAX_WRONGLY_QUARANTINED_RATE
 from ..cleaning.catalogue import plan_table
 from ..cleaning.databricks import run_on_databricks
 from ..cleaning.engine import silver_schema, sum_by_rule
 from ..cleaning.publish import SilverVersion, require_silver
 from ..cleaning.run import PartitionResult, clean_partition, read_silver
+from ..cleaning.verdict import NO_LEDGER, judge
 from ..generation.bronze import Manifest, read_manifest
-from ..generation.generator import generate
 from ..generation.integrity import BronzeIntegrityError
+from ..generation.manifest import ManifestError
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import CleaningEngineResource, DatabricksResource, StorageResource
 from ..run_workers import watch_run_worker
 from ..storage.base import Storage
 from .bronze import LEDGER, TABLES, absent_table, bronze_key, job_check
-from .quality_metadata import accuracy_metadata, quarantine_counts, quarantine_table, rules_table
+from .quality_metadata import (
+    accuracy_metadata,
+    oracle_metadata,
+    quarantine_counts,
+    quarantine_table,
+    rules_table,
+)
 
 QUARANTINE = AssetKey(["silver", "quarantine"])
 PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
@@ -65,7 +66,8 @@ def silver_key(table: str) -> AssetKey:
     + [job_check("cleaning_accuracy", QUARANTINE, (
         f"Against the error ledger: at most {MAX_MISSED_RATE:.0%} of each error kind missed, at most "
         f"{MAX_WRONGLY_CHANGED_RATE:.1%} of clean values changed, at most {MAX_WRONGLY_QUARANTINED_RATE:.1%} of clean "
-        "rows quarantined without cause."))],
+        f"rows quarantined without cause. Bronze without a ledger ({NO_LEDGER}): no Silver value fails the "
+        "oracles (valid phone and e-mail, required values, ranges, unique and resolving keys)."))],
     partitions_def=job_partitions,
 )
 def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: CleaningEngineResource,
@@ -74,7 +76,11 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
     user, job = split_key(context.partition_key)
     watch_run_worker(context.instance, context.run)
     store = storage.get()
-    manifest = read_manifest(store, user, job)
+    try:
+        manifest = read_manifest(store, user, job)
+    except ManifestError as err:
+        # A manifest with problems has them on a retry too: fail now, naming each field.
+        raise Failure(description=str(err), allow_retries=False) from err
     if manifest is None:
         raise FileNotFoundError(f"no Bronze manifest for {context.partition_key}: materialise Bronze first")
     if cleaning.on_databricks:
@@ -103,29 +109,27 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
             yield from _table_results(manifest, result, table, silver_tables[table], store, current)
         else:
             yield from absent_table(silver_key(table), TABLE_CHECKS)
-    report = accuracy(manifest, silver_tables, quarantine)
-    store.put_bytes(current.accuracy_report, json.dumps(report.to_json(), indent=2).encode())
-    per_kind = accuracy_metadata(report)
+    verdict = judge(store, manifest, current, result.rules, silver_tables, quarantine)
+    store.put_bytes(current.accuracy_report, json.dumps(verdict.report, indent=2).encode())
+    per_kind = accuracy_metadata(verdict.ledger) if verdict.ledger is not None else {}
+    per_column = oracle_metadata(verdict.oracles)
+    ledger_counts = {} if verdict.ledger is None else {
+        "errors_injected": sum(k["injected"] for k in verdict.ledger.kinds.values()),
+        "errors_missed": sum(k["missed"] for k in verdict.ledger.kinds.values()),
+        "clean_values_wrongly_changed": verdict.ledger.wrongly_changed}
     yield MaterializeResult(asset_key=QUARANTINE, metadata={
         "rows": result.quarantined_rows, "engine": result.engine, "cleaning_seconds": round(result.seconds, 2),
         "quarantine_by_rule": MetadataValue.md(quarantine_table(quarantine_counts(quarantine))),
-        **per_kind,
-        "errors_injected": sum(k["injected"] for k in report.kinds.values()),
-        "errors_missed": sum(k["missed"] for k in report.kinds.values()),
-        "clean_values_wrongly_changed": report.wrongly_changed,
-        "accuracy": MetadataValue.json(report.to_json()),
+        "rules": MetadataValue.md(rules_table(result.by_rule())),
+        **per_kind, **per_column, **ledger_counts, "ledger": verdict.ledger is not None,
+        "accuracy": MetadataValue.json(verdict.report),
         "report": MetadataValue.path(store.uri(current.cleaning_report)), "silver_version": current.version,
     })
-    failures = report.failures()
-    yield AssetCheckResult(asset_key=QUARANTINE, check_name="cleaning_accuracy", passed=not failures,
-                           description="; ".join(failures) or None,
-                           metadata={**per_kind, "failures": MetadataValue.json(failures)})
-
-
-def accuracy(manifest: Manifest, silver_tables: dict, quarantine: dict) -> AccuracyReport:
-    truth = generate(manifest.spec, manifest.data["anchor_rows"], manifest.data["seed"], manifest.data["user"],
-                     manifest.data["job"])
-    return evaluate(truth, silver_tables, quarantine)
+    failures = verdict.report["failures"]
+    yield AssetCheckResult(asset_key=QUARANTINE, check_name="cleaning_accuracy", passed=verdict.passed,
+                           description=verdict.description,
+                           metadata={**per_kind, **per_column, "ledger": verdict.ledger is not None,
+                                     "failures": MetadataValue.json(failures)})
 
 
 def _table_results(manifest: Manifest, result: PartitionResult, table: str, data: pa.Table, store: Storage,

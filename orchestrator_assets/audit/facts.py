@@ -47,12 +47,12 @@ def silver_files(store: Storage, manifest: Manifest) -> Iterator[dict[str, dict[
 
     The local backend hands out its own files; a cloud backend downloads them for the duration.
     """
-    user, job, tables = manifest.data["user"], manifest.data["job"], list(manifest.tables)
+    user, job, tables = manifest.user, manifest.job, list(manifest.tables)
     current = current_silver(store, user, job)
     published = set(current.tables) if current else set()
     keys = {"silver": {t: current.key(t, "silver") for t in tables if t in published},
             "quarantine": {t: current.key(t, "quarantine") for t in tables if t in published},
-            "ledger": {"ledger": manifest.data["ledger"]["key"]}}
+            "ledger": {"ledger": manifest.ledger["key"]} if manifest.ledger else {}}
     present = [k for group in keys.values() for k in group.values() if store.exists(k)]
     with store.local_view(present) as root:
         yield {group: {t: root / k for t, k in byt.items() if k in present} for group, byt in keys.items()}

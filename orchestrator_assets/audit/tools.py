@@ -104,8 +104,8 @@ def check_results(p: Partition) -> dict:
             "accuracy_available": acc is not None,
             "accuracy_passed": None if acc is None else acc["passed"],
             "accuracy_failures": [] if acc is None else acc["failures"],
-            "wrongly_changed": None if acc is None else acc["wrongly_changed"],
-            "wrongly_quarantined": None if acc is None else acc["wrongly_quarantined"]}
+            "wrongly_changed": None if acc is None else acc.get("wrongly_changed"),
+            "wrongly_quarantined": None if acc is None else acc.get("wrongly_quarantined")}
 
 
 def accuracy_by_kind(p: Partition) -> dict:
@@ -113,7 +113,7 @@ def accuracy_by_kind(p: Partition) -> dict:
     if p.accuracy is None:
         return {"available": False, "note": "no accuracy report for this partition"}
     kinds = {k: {f: v[f] for f in ("injected", "repaired", "nulled", "quarantined", "missed", "missed_rate")}
-             for k, v in p.accuracy["kinds"].items()}
+             for k, v in p.accuracy.get("kinds", {}).items()}
     return {"available": True, "bar_missed_rate": MAX_MISSED_RATE, "kinds": kinds,
             "examples": p.accuracy.get("examples", [])[:5]}
 
@@ -282,14 +282,14 @@ def _metrics(manifest: dict, cleaning: dict, accuracy: dict | None) -> dict:
     quarantined = sum(t["quarantined_rows"] for t in cleaning["tables"].values())
     anchor = manifest.get("anchor_rows") or 1
     out = {"declared_error_rate": manifest.get("error_rate"),
-           "dirty_share": _share(manifest.get("ledger", {}).get("rows", 0), bronze),
+           "dirty_share": _share((manifest.get("ledger") or {}).get("rows", 0), bronze),
            "quarantine_share": _share(quarantined, bronze),
            "rows_per_anchor": {t: round(v["bronze_rows"] / anchor, 4) for t, v in cleaning["tables"].items()},
            "quarantine_share_by_table": {t: _share(v["quarantined_rows"], v["bronze_rows"])
                                          for t, v in cleaning["tables"].items()}}
     if accuracy is not None:
-        injected = sum(k["injected"] for k in accuracy["kinds"].values())
-        out["missed_share"] = _share(sum(k["missed"] for k in accuracy["kinds"].values()), injected)
+        kinds = accuracy.get("kinds", {}).values()  # none without a ledger
+        out["missed_share"] = _share(sum(k["missed"] for k in kinds), sum(k["injected"] for k in kinds))
     return out
 
 

@@ -59,7 +59,7 @@ def _stage(tmp: Path, table: str, kind: str, data: pa.Table) -> Path:
 def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> PartitionResult:
     """Clean every table, then publish them as one new Silver version: an engine that fails part-way, or a run
     killed while publishing, leaves the previous Silver as it was."""
-    user, job = manifest.data["user"], manifest.data["job"]
+    user, job = manifest.user, manifest.job
     spec = manifest.spec
     started = time.perf_counter()
     result = PartitionResult(engine.name)

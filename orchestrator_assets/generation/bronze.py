@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from .. import layout
 from ..storage.base import Storage, sha256_file
 from .generator import GeneratedDataset, bronze_columns
-from .integrity import BronzeCheck, PartScan, read_lines, scan_file, with_reasons
+from .integrity import BronzeCheck, PartScan, read_lines, scan_file, scan_part, with_reasons
+from .manifest import check
 from .spec import DatasetSpec, parse_spec
 
 ROWS_PER_PART = 1_000_000
@@ -31,6 +32,7 @@ class BronzeExistsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Manifest:
+    """A partition's manifest (generation/manifest.py): only `spec` and each table's part keys are required."""
     data: dict[str, Any]
 
     @property
@@ -38,18 +40,56 @@ class Manifest:
         return parse_spec(self.data["spec"], "bronze manifest")
 
     @property
+    def user(self) -> str:
+        return self.data["user"]
+
+    @property
+    def job(self) -> str:
+        return self.data["job"]
+
+    @property
+    def spec_name(self) -> str:
+        return self.data.get("spec_name") or self.data["spec"]["name"]
+
+    @property
+    def ledger(self) -> dict[str, Any] | None:
+        """The error ledger ({"key", "rows", ...}); None for Bronze the generator did not write."""
+        return self.data.get("ledger")
+
+    @property
     def tables(self) -> dict[str, dict[str, Any]]:
         return self.data["tables"]
 
-    def rows(self, table: str) -> int:
-        return self.tables[table]["rows"]
+    def parts(self, table: str) -> list[str]:
+        return [p["key"] for p in self.tables[table]["parts"]]
+
+    def columns(self, table: str) -> list[str]:
+        return self.tables[table].get("columns") or self.spec.emitted(table)
+
+    def rows(self, table: str) -> int | None:
+        """The table's recorded line count (rows, or its parts' lines); None when the manifest has neither."""
+        info = self.tables[table]
+        if info.get("rows") is not None:
+            return info["rows"]
+        lines = [p.get("lines") for p in info["parts"]]
+        return None if None in lines else sum(lines)
 
     @property
     def total_rows(self) -> int:
-        return sum(t["rows"] for t in self.tables.values())
+        """Recorded rows over all tables (a table without a count adds nothing: see count_rows)."""
+        return sum(self.rows(t) or 0 for t in self.tables)
 
     def to_json(self) -> bytes:
         return json.dumps(self.data, indent=2).encode()
+
+
+def count_rows(storage: Storage, manifest: Manifest) -> int:
+    """Rows over all tables: as recorded, or, for a table without a count, its parts' lines counted now."""
+    total = 0
+    for table in manifest.tables:
+        rows = manifest.rows(table)
+        total += rows if rows is not None else sum(scan_part(storage, k).lines for k in manifest.parts(table))
+    return total
 
 
 def _select_sql(table: pa.Table) -> str:
@@ -68,10 +108,11 @@ def _select_sql(table: pa.Table) -> str:
 
 
 def read_manifest(storage: Storage, user: str, job: str) -> Manifest | None:
+    """The partition's manifest, checked (ManifestError names every problem), or None if it has none."""
     key = layout.manifest_key(user, job)
     if not storage.exists(key):
         return None
-    return Manifest(json.loads(storage.get_bytes(key)))
+    return Manifest(check(json.loads(storage.get_bytes(key)), storage.uri(key), user, job))
 
 
 def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, anchor_rows: int,
@@ -131,8 +172,11 @@ def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, an
 
 
 def read_ledger(storage: Storage, manifest: Manifest) -> pa.Table:
+    if manifest.ledger is None:
+        raise FileNotFoundError(f"{manifest.user}.{manifest.job} has no error ledger (Bronze not written by the "
+                                "generator)")
     with storage.scratch() as tmp:
-        return pq.read_table(storage.get_file(manifest.data["ledger"]["key"], tmp / "ledger.parquet"))
+        return pq.read_table(storage.get_file(manifest.ledger["key"], tmp / "ledger.parquet"))
 
 
 def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Manifest, table: str,
@@ -144,12 +188,12 @@ def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Mani
     line (integrity.read_lines), so a broken, blank or over-long line becomes a quarantinable row.
     `verified`: the partition's checked parts (integrity.verified_bronze); without it the table is scanned here.
     """
-    keys = [p["key"] for p in manifest.tables[table]["parts"]]
+    keys, columns = manifest.parts(table), manifest.columns(table)
     if verified is not None:
-        return _read_parts(con, verified.root, keys, verified.scans, manifest.tables[table]["columns"])
+        return _read_parts(con, verified.root, keys, verified.scans, columns)
     with storage.local_view(keys) as root:
         scans = {k: scan_file(root / k, k) for k in keys}
-        return _read_parts(con, root, keys, scans, manifest.tables[table]["columns"])
+        return _read_parts(con, root, keys, scans, columns)
 
 
 def _read_parts(con: duckdb.DuckDBPyConnection, root: Path, keys: list[str], scans: dict[str, PartScan],

@@ -8,14 +8,13 @@ years (first, last), departments, unhonoured (substrings of the not-honoured not
 """
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from orchestrator_assets.ai.ask import column_share, error_profile, locale_facts
 from orchestrator_assets.ai.planner import COUNTRIES, PlanError, plan
-from orchestrator_assets.cleaning.catalogue import CALLING_CODES
-from orchestrator_assets.cleaning.pandas_engine import EMAIL
+from orchestrator_assets.cleaning.parsers.email import parse_email
+from orchestrator_assets.cleaning.parsers.phone import parse_phone
+from orchestrator_assets.generation.conventions import calling_code
 from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.generation.spec import parse_spec
 
@@ -73,8 +72,8 @@ CASES = [
     ("UK customers, 30k orders", facts(rows=30_000, locale="en_GB", region="GB", currency="GBP", clean=True)),
     ("an Indian electronics store", facts(locale="en_IN", region="IN", currency="INR",
                                          departments=["electronics"])),
-    ("Japanese shop", facts(locale="ja_JP", region="US", currency="JPY", unhonoured=["phones stay +1"])),
-    ("Spanish shop with prices in euros", facts(locale="es_ES", currency="EUR", unhonoured=["phones stay +1"])),
+    ("Japanese shop", facts(locale="ja_JP", region="JP", currency="JPY", clean=True)),
+    ("Spanish shop with prices in euros", facts(locale="es_ES", region="ES", currency="EUR", clean=True)),
     ("an American store, prices in GBP", facts(locale="en_US", region="US", currency="GBP", clean=True)),
     ("customers aged 18-65", facts(age=(18, 65), clean=True)),
     ("customers aged 5-12", facts(age=(16, 90), unhonoured=["ages run from 13 to 120"])),
@@ -196,10 +195,12 @@ def test_every_country_generates_with_clean_values_that_pass_cleaning(country):
     assert spec.tables["locations"].columns["country_code"].source.values == [country]
     ds = generate(spec, 200, 1, "t", "j")
     emails = ds.tables["users"].clean.column("email").to_pylist()
-    assert all(re.fullmatch(EMAIL, e) for e in emails), [e for e in emails if not re.fullmatch(EMAIL, e)][:3]
-    code = CALLING_CODES.get(spec.default_phone_region, "1")
+    assert [e for e in emails if parse_email(e) != (e, None)] == []
+    code = str(calling_code(spec.default_phone_region))
     phones = ds.tables["users"].clean.column("phone").to_pylist()
-    assert all(ph.startswith(f"+{code}") and len(ph) == len(code) + 11 for ph in phones)
+    region = spec.default_phone_region
+    assert all(ph.startswith(f"+{code}") for ph in phones)
+    assert [ph for ph in phones if parse_phone(ph, region) != (ph, None)] == []
 
 
 @pytest.mark.parametrize("request_text, table, column, kinds, share", [

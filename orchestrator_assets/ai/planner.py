@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..cleaning.catalogue import CALLING_CODES
+from ..generation import conventions
 from ..generation.generator import ROW_LEVEL, _candidates
 from ..generation.spec import BUILTIN_DIR, parse_spec
 from ..requests import MAX_ROWS
@@ -583,13 +583,16 @@ def _locale(t: _Text, p: Plan) -> None:
         if not locale.startswith("en_"):
             _ascii_emails(tables["users"])
         note = f"locale {locale} (Faker names, addresses, text), country {chosen}"
-        if chosen in CALLING_CODES:
+        code = conventions.calling_code(chosen)
+        if code:
             p.spec["default_phone_region"] = chosen
-            tables["users"]["columns"]["phone"]["source"]["country_code"] = int(CALLING_CODES[chosen])
-            note += f", phones +{CALLING_CODES[chosen]} (region {chosen})"
+            tables["users"]["columns"]["phone"]["source"]["country_code"] = code
+            note += f", phones +{code} (region {chosen})"
         else:
-            p.not_honoured.append(f"phones stay +1 (US): cleaning knows the calling codes of "
-                                  f"{', '.join(sorted(CALLING_CODES))} only")
+            p.not_honoured.append(f"phones stay +1 (US): libphonenumber knows no region {chosen!r}")
+        if not conventions.locale_problems(locale):
+            p.spec["locale"] = locale
+            note += f", numbers and dates read as {locale}"
         p.honoured.append(note)
     if currency:
         tables["orders"]["columns"]["currency"]["source"]["values"] = [currency]

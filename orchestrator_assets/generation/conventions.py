@@ -64,3 +64,10 @@ def region_problems(region: str) -> list[str]:
     if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         return [f"unknown phone region {region!r} (an ISO 3166 alpha-2 code such as US, DE)"]
     return []
+
+
+def calling_code(region: str) -> int:
+    """The country calling code of a phone region (49 for DE), or 0 for a region libphonenumber does not know."""
+    import phonenumbers
+
+    return phonenumbers.country_code_for_region(region.upper())

@@ -596,6 +596,11 @@ def _locale(t: _Text, p: Plan) -> None:
         p.honoured.append(note)
     if currency:
         tables["orders"]["columns"]["currency"]["source"]["values"] = [currency]
+        # Amounts carry the same currency, so "£12.50" in a GBP shop is read and "$12.50" is refused.
+        for table in tables.values():
+            for name, col in table["columns"].items():
+                if col.get("type") == "float" and ("amount" in name or "price" in name):
+                    col["currency"] = currency
         p.honoured.append(f"currency {currency}")
 
 

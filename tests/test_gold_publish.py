@@ -182,6 +182,7 @@ def test_a_failing_dbt_test_keeps_the_previous_gold_on_duckdb(silver_built, tmp_
     subset = materialize([bronze, silver, gold], selection=AssetSelection.assets(fact), partition_key=BAD,
                          instance=silver_built["instance"], raise_on_error=False,
                          resources={"storage": silver_built["storage"], "dbt": dbt_resource(),
+                                    "cleaning": CleaningEngineResource(engine="pandas"), "databricks": DatabricksResource(),
                                     "warehouse": WarehouseResource(warehouse="duckdb", duckdb_path=str(path))})
     assert subset.success
     assert [e.asset_key for e in subset.get_asset_materialization_events()] == [fact]
@@ -223,8 +224,8 @@ def test_a_failing_dbt_test_keeps_the_previous_gold_on_mysql(silver_built, maria
 
 
 def test_publish_adds_a_new_column_and_stale_stages_are_dropped(tmp_path):
-    """A mart that gained a column is widened (older partitions get nulls); stages of dead builds go, a live
-    one stays."""
+    """Publishing is all or nothing; a mart that gained a column is widened (older partitions get nulls); stages
+    of dead builds go, a live one stays."""
     path = tmp_path / "w.duckdb"
     stage, old, live = new_stage(), new_stage(time.time() - 7200), new_stage(time.time() - 60)
     with duckdb.connect(str(path)) as con:
@@ -235,6 +236,10 @@ def test_publish_adds_a_new_column_and_stale_stages_are_dropped(tmp_path):
         con.execute(f"CREATE TABLE m__{old} AS SELECT 1 AS v")
         con.execute(f"CREATE TABLE m__{live} AS SELECT 1 AS v")
     warehouse = GoldWarehouse(duckdb_path=path)
+    with pytest.raises(duckdb.CatalogException):  # a second mart without a staged table: nothing is copied
+        warehouse.publish(["m", "n"], stage, "u", "a")
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT * FROM m ORDER BY ALL").fetchall() == [("u", "a", 1), ("u", "b", 2)]
     assert warehouse.publish(["m"], stage, "u", "a") == {"m": 2}
     assert warehouse.drop_stale_stages() == [f"m__{old}"]
     assert warehouse.drop_stage(stage) == [f"m__{stage}"]

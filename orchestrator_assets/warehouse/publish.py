@@ -103,12 +103,14 @@ class GoldWarehouse:
                     staged = staged_name(mart, stage)
                     if not self.mysql:
                         self._prepare(cur, mart, staged)
-                    names = ", ".join(f"{d.quote}{c}{d.quote}" for c in self._columns(cur, staged))
-                    cur.execute(f"DELETE FROM {self._q(mart)} WHERE pipeline_user = {d.param} "
-                                f"AND pipeline_job = {d.param}", (user, job))
-                    cur.execute(f"INSERT INTO {self._q(mart)} ({names}) SELECT {names} FROM {self._q(staged)}")
-                    cur.execute(f"SELECT count(*) FROM {self._q(mart)} WHERE pipeline_user = {d.param} "
-                                f"AND pipeline_job = {d.param}", (user, job))
+                    names = ", ".join(self._q(c) for c in self._columns(cur, staged))
+                    # The partition's rows only, though the stage holds no other (dbt's partition_columns_match_vars):
+                    # a stray row would otherwise land in another partition and outlive its rebuilds.
+                    where = f"WHERE pipeline_user = {d.param} AND pipeline_job = {d.param}"
+                    cur.execute(f"DELETE FROM {self._q(mart)} {where}", (user, job))
+                    cur.execute(f"INSERT INTO {self._q(mart)} ({names}) SELECT {names} FROM {self._q(staged)} {where}",
+                                (user, job))
+                    cur.execute(f"SELECT count(*) FROM {self._q(mart)} {where}", (user, job))
                     copied[mart] = cur.fetchone()[0]
                 conn.commit()
             except BaseException:

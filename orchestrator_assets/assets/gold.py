@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetSpec,
     MetadataValue,
     Output,
@@ -39,7 +39,9 @@ from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
 from ..run_workers import watch_run_worker
 from ..settings import DBT_PROJECT_DIR, mysql_settings, patched_env
-from ..warehouse.mysql import connection, layouts, load_partition
+from ..warehouse.mysql import layouts, load_partition
+from ..warehouse.publish import GoldWarehouse, new_stage
+from .gold_failures import build_failure
 from .quality_metadata import dbt_tests_table
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -140,7 +142,8 @@ MARTS = {AssetKey(["gold", n["name"]]): n["alias"] for n in _DBT_MANIFEST["nodes
     pool=WAREHOUSE_POOL,
 )
 def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageResource, warehouse: WarehouseResource):
-    """Build the marts for one partition; the marts replace that partition's rows only."""
+    """Build the marts for one partition; the marts replace that partition's rows only, and only when every dbt
+    test of the build passed (warehouse/publish.py)."""
     user, job = split_key(context.partition_key)
     watch_run_worker(context.instance, context.run)
     store = storage.get()
@@ -165,41 +168,60 @@ def _build(context, dbt, warehouse, manifest, current, root):
         report = load_partition(mysql_settings(), user, job, tables, layouts(manifest.spec))
         context.log.info(f"loaded {sum(report.rows.values()):,} Silver rows into MySQL "
                          f"{mysql_settings().describe()} in {report.seconds:.1f}s")
+    marts = gold_warehouse(warehouse)
+    dropped = marts.drop_stale_stages()
+    if dropped:
+        context.log.info(f"dropped {len(dropped)} staged tables left by builds that died: {', '.join(dropped)}")
+    # dbt builds the marts as staged tables and tests those; the real marts change only in publish() below.
+    stage = new_stage()
     dbt_vars = {"silver_root": str(root / "silver"), "silver_version": current.version, "pipeline_user": user,
-                "pipeline_job": job}
-    events, failed = [], None
-    with build_folder() as target:
+                "pipeline_job": job, "gold_stage": stage}
+    events, failed, results = [], None, None
+    try:
+        with build_folder() as target:
+            invocation = None
+            try:
+                invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target)
+                events.extend(invocation.stream())
+            except Exception as err:  # noqa: BLE001 - raised again below, after what was built is reported
+                failed = err
+                results = read_run_results(invocation)
+        if failed is not None:
+            # The dbt tests' outcomes, not the staged marts' outputs: nothing of this build was published.
+            yield from (e for e in events if not isinstance(e, Output | AssetMaterialization))
+            failure = build_failure(context.partition_key, current.version, results)
+            if failure is None:
+                raise failed
+            raise failure from failed
+        # Counted in the publishing transaction, for this partition only: dagster-dbt's fetch_row_counts() would
+        # count the staged tables (gone by then) or, in place, every partition built so far.
+        # The marts this run selected: a subset run stages (and publishes) only those.
+        selected = {key: table for key, table in MARTS.items() if key in context.selected_asset_keys}
+        copied = marts.publish(list(selected.values()), stage, user, job)
+    finally:
         try:
-            events.extend(dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context,
-                                  target_path=target).stream())
-        except Exception as err:  # noqa: BLE001 - raised again below, after what was built is reported
-            failed = err
-    if failed is not None:
-        yield from events  # what was built before the failure, as dagster-dbt reported it
-        raise failed
-    # Counted once dbt has exited (on DuckDB it holds the file while it runs), and for this partition only:
-    # dagster-dbt's fetch_row_counts() counts the whole incremental mart, every partition built so far.
-    yield from with_partition_metadata(context, events, partition_row_counts(warehouse, user, job))
+            marts.drop_stage(stage)
+        except Exception as err:  # noqa: BLE001 - the build's own outcome matters more; a later build drops it
+            context.log.warning(f"could not drop the staged tables of {stage} (a later build will): {err}")
+    context.log.info(f"published {sum(copied.values()):,} Gold rows of {context.partition_key} "
+                     f"into {len(copied)} marts")
+    yield from with_partition_metadata(context, events, {key: copied[table] for key, table in selected.items()})
 
 
-def partition_row_counts(warehouse: WarehouseResource, user: str, job: str) -> dict[AssetKey, int]:
-    out = {}
+def gold_warehouse(warehouse: WarehouseResource) -> GoldWarehouse:
     if warehouse.warehouse == "mysql":
-        with connection(mysql_settings()) as conn:
-            cursor = conn.cursor()
-            for key, table in MARTS.items():
-                cursor.execute(f"SELECT count(*) FROM `{table}` WHERE pipeline_user = %s AND pipeline_job = %s",
-                               (user, job))
-                out[key] = cursor.fetchone()[0]
-            cursor.close()
-        return out
-    with duckdb.connect(str(Path(warehouse.duckdb_path).resolve()), read_only=True) as con:
-        present = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
-        for key, table in MARTS.items():
-            if table in present:
-                out[key] = con.execute(f'SELECT count(*) FROM "{table}" WHERE pipeline_user = ? AND pipeline_job = ?',
-                                       [user, job]).fetchone()[0]
-    return out
+        return GoldWarehouse(mysql=mysql_settings())
+    return GoldWarehouse(duckdb_path=Path(warehouse.duckdb_path).resolve())
+
+
+def read_run_results(invocation) -> dict | None:
+    """The build's run_results.json, or None when dbt stopped before writing it (a parse error, a crash)."""
+    if invocation is None:
+        return None
+    try:
+        return invocation.get_artifact("run_results.json")
+    except Exception:  # noqa: BLE001 - a missing or unreadable artifact: the original error explains the failure
+        return None
 
 
 def with_partition_metadata(context: AssetExecutionContext, events: list, counts: dict[AssetKey, int]):

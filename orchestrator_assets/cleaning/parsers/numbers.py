@@ -77,7 +77,7 @@ from orchestrator_assets.generation.conventions import NumberConvention
 
 NOT_A_NUMBER = "is not a number"
 NOT_FINITE = "is not a finite number"
-OTHER_CURRENCY = "is in another currency"
+OTHER_CURRENCY = "is in another currency"  # followed by the one it is in, when known, and the column's
 AMBIGUOUS = "is ambiguous: the separator can be a decimal mark or a thousands separator"
 BAD_GROUPING = "has inconsistent digit grouping"
 NOT_WHOLE = "is not a whole number"
@@ -103,10 +103,10 @@ _NOT_FINITE = re.compile(r"[-+\u2212]?\s*(nan|inf|infinity|∞)", re.IGNORECASE)
 # A currency decoration: a run of anything but digits, signs, parentheses, spaces and separators; a trailing
 # "." belongs to it only at a boundary ("kr." / "Rs."), so "$.5" keeps its decimal point.
 _CUR = r"[^0-9\s()+\-\u2212.,'\u2019]+(?:\.(?=\s|$))?"
-_CORE = rf"(?:[.,][0-9]+|[0-9]+(?:[{_SEPARATORS}][0-9]+)*)(?:[eE][-+]?[0-9]+)?"
+_CORE = rf"(?:[.,][0-9]+|[0-9]+(?:[{_SEPARATORS}][0-9]+)*\.?)(?:[eE][-+]?[0-9]+)?"
 _SHAPE = re.compile(
     rf"(?P<open>\()?\s*(?P<sign1>[-+\u2212])?\s*(?P<cur1>{_CUR})?\s*(?P<sign2>[-+\u2212])?\s*"
-    rf"(?P<num>{_CORE})\s*(?P<trail1>-)?\s*(?P<cur2>{_CUR})?\s*(?P<trail2>-)?\s*(?P<close>\))?"
+    rf"(?P<num>{_CORE})\s*(?P<trail1>-)?\s*(?P<shut>\))?\s*(?P<cur2>{_CUR})?\s*(?P<trail2>-)?\s*(?P<close>\))?"
 )
 _RUNS = re.compile(rf"[0-9]+|[{_SEPARATORS}]")
 _PLAIN = re.compile(r"[0-9]*[.,]?[0-9]+")
@@ -114,6 +114,8 @@ _PLAIN = re.compile(r"[0-9]*[.,]?[0-9]+")
 
 @dataclass(frozen=True)
 class _Column:
+    code: str  # the column's currency
+    codes: frozenset[str]  # every ISO 4217 code Babel knows
     own: frozenset[str]  # codes and symbols that mean the column's currency
     known: frozenset[str]  # every currency code or symbol Babel knows in the column's locale or English
     precision: int  # the currency's minor-unit digits
@@ -130,8 +132,16 @@ def parse_number(text: str, convention: NumberConvention, integer: bool) -> tupl
     if m is None:
         return None, NOT_A_NUMBER
     g = m.groupdict()
+    if g["shut"] and g["close"]:
+        return None, NOT_A_NUMBER
+    g["close"] = g["close"] or g["shut"]  # "(12.50) USD": the parentheses may close before the currency
     if bool(g["open"]) != bool(g["close"]) or (g["cur1"] and g["cur2"]):
         return None, NOT_A_NUMBER
+    if g["num"].endswith("."):
+        # "30." as spreadsheets and JavaScript write it: only where "." is the decimal mark.
+        if convention.decimal != "." or g["num"][:-1].count(".") or "e" in g["num"].lower():
+            return None, NOT_A_NUMBER
+        g["num"] = g["num"][:-1]
     signs = [g[k] for k in ("open", "sign1", "sign2", "trail1", "trail2") if g[k]]
     if len(signs) > 1:
         return None, NOT_A_NUMBER
@@ -254,11 +264,16 @@ def _is_currency_sign(char: str) -> bool:
     return unicodedata.category(char) == "Sc"
 
 
+# Symbols that stand for one currency wherever they are written; "$", "¥" and "kr" stand for several.
+_ONE_CURRENCY = {"€": "EUR", "£": "GBP", "₹": "INR", "CHF": "CHF", "₩": "KRW", "₽": "RUB", "₺": "TRY", "zł": "PLN"}
+
+
 def _currency_problem(token: str, column: _Column) -> str | None:
     if token in column.own or token.upper() in column.own:
         return None
     if token in column.known or token.upper() in column.known or any(_is_currency_sign(c) for c in token):
-        return OTHER_CURRENCY
+        named = token.upper() if token.upper() in column.codes else _ONE_CURRENCY.get(token)
+        return f"is in {named}, not {column.code}" if named else f"{OTHER_CURRENCY}, not {column.code}"
     return NOT_A_NUMBER
 
 
@@ -276,7 +291,7 @@ def _column(convention: NumberConvention) -> _Column:
     for other in list_currencies():
         known |= {_symbol(other, convention.locale), _symbol(other, "en")}
     grouping = loc.decimal_formats[None].grouping
-    return _Column(frozenset(own), frozenset(known), get_currency_precision(code), grouping[0] != grouping[1])
+    return _Column(code, frozenset(list_currencies()), frozenset(own), frozenset(known), get_currency_precision(code), grouping[0] != grouping[1])
 
 
 @functools.lru_cache(maxsize=512)

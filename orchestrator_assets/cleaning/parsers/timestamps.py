@@ -20,7 +20,8 @@ Accepted, as "[weekday] DATE [TIME [AM/PM] [ZONE]]":
     valid reading); both > 12 -> "is not a real date or time";
   * named English months, full or 3-letter ("Sept" too, optional "."): "5 March 2024", "05-Mar-2024",
     "5th March, 2024", "March 5, 2024", "Mar 5th 2024", "2024-Mar-05";
-  * ctime / Unix date: "Tue Mar  5 14:30:00 2024", "Tue Mar 5 14:30:00 UTC 2024".
+  * ctime / Unix date: "Tue Mar  5 14:30:00 2024", "Tue Mar 5 14:30:00 UTC 2024";
+  * ISO 8601 basic format with its "T" ("20240305T143000Z", "20240305T1430+0100"), by datetime.fromisoformat.
   A two-digit year in any of them ("05/03/24", "5 Mar 24", RFC 2822's obsolete form) -> "is ambiguous: the
   year has only two digits" (the century and, for numbers, even the field order are guesses).
 - TIME after a space, "T" (ISO only), ", " or " at ": "14:30", "14:30:05", "14:30:05.123456" (or ","),
@@ -98,6 +99,25 @@ _ZONE = re.compile(r"(?:(?P<utc>z|utc|gmt|ut)\s*(?P<loose>[-+\u2212](?P<lh>[0-9]
 _ZONE_NAME = re.compile(r"[A-Z]{2,5}|[A-Z][A-Za-z_]+(?:/[A-Za-z0-9_+\-]+)+")
 
 
+# ISO 8601's basic format ("20240305T143000Z"): read by datetime.fromisoformat; the "T" tells it from a number.
+_ISO_BASIC = re.compile(r"[0-9]{8}T[0-9]{4}(?:[0-9]{2}(?:[.,][0-9]{1,6})?)?(?:Z|[-+][0-9]{2}(?::?[0-9]{2})?)?", _I)
+
+
+def _iso_basic(text: str, date: bool) -> str:
+    try:
+        written = dt.datetime.fromisoformat(text.upper().replace(",", "."))
+    except ValueError:
+        raise _Refused(IMPOSSIBLE) from None
+    if not MIN_YEAR <= written.year <= MAX_YEAR:
+        raise _Refused(OUT_OF_RANGE)
+    if date:
+        return written.strftime("%Y-%m-%d")
+    utc = written.astimezone(dt.UTC).replace(tzinfo=None) if written.tzinfo else written
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise _Refused(OUT_OF_RANGE)
+    return utc.strftime("%Y-%m-%d %H:%M:%S") + (f".{utc.microsecond:06d}" if utc.microsecond else "")
+
+
 class _Refused(Exception):
     def __init__(self, problem: str):
         self.problem = problem
@@ -114,6 +134,8 @@ def parse_timestamp(text: str, day_first: bool, date: bool) -> tuple[str | None,
 
 
 def _parse(text: str, day_first: bool, date: bool) -> str:
+    if _ISO_BASIC.fullmatch(text):
+        return _iso_basic(text, date)
     if _NUMBER.fullmatch(text):
         raise _Refused(A_NUMBER)
     weekday = None

@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/cleaning.py
 	$(BIN)/python bench/warehouse.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/ask.py

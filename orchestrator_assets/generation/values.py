@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import limits
+from . import limits, phones
 from .spec import (
     After,
     Aggregate,
@@ -104,6 +104,7 @@ class Context:
     key_start: dict[str, int]
     children: dict[str, tuple[str, np.ndarray]]  # table -> (via column, parent index per row)
     fk_parents: dict[tuple[str, str], str]  # (table, column) -> parent table
+    default_phone_region: str = "US"
 
     def column(self, table: str, column: str) -> pa.Array:
         return self.values[(table, column)]
@@ -215,9 +216,8 @@ def generate_column(table: str, name: str, col: Column, ctx: Context, rng: np.ra
     if isinstance(src, Template):
         return _template(table, src, ctx, email=col.type == ColumnType.email)
     if isinstance(src, Phone):
-        area = pc.cast(pa.array(rng.integers(201, 990, n)), pa.string())
-        line = pc.cast(pa.array(rng.integers(2_000_000, 10_000_000, n)), pa.string())
-        return pc.binary_join_element_wise(f"+{src.country_code}", area, line, "")
+        numbers = phones.pool(phones.region_for(src.country_code, col.region, ctx.default_phone_region))
+        return numbers.take(pa.array(rng.integers(0, len(numbers), n)))
     raise TypeError(f"unknown source {type(src).__name__}")
 
 
@@ -267,11 +267,36 @@ def _template(table: str, src: Template, ctx: Context, email: bool) -> pa.Array:
     if not any(isinstance(p, pa.Array) for p in pieces):
         pieces.append(pa.array([""] * ctx.rows[table]))
     out = pc.binary_join_element_wise(*pieces, "")
+    if email:
+        return deliverable_email(out)
     if src.lower:
         out = pc.utf8_lower(out)
-    if email:
-        out = pc.replace_substring_regex(out, r"[^A-Za-z0-9._+@-]", "")
     return out
+
+
+# Letters that Unicode does not decompose into an ASCII base letter plus accents.
+_FOLD = {"ß": "ss", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "þ": "th", "œ": "oe", "ı": "i"}
+
+
+def deliverable_email(text: pa.Array) -> pa.Array:
+    """Addresses that email-validator accepts and whose normalised, lower-cased form is the address itself.
+
+    The local part is folded to ASCII (José -> jose, Groß -> gross), everything but letters, digits and . _ + -
+    is dropped (O'Brien -> obrien) and dots are kept to the dot rules (none doubled, none first or last). The
+    domain keeps its Unicode letters, so an IDN domain such as bücher.de stays in its canonical Unicode form.
+    """
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+    parts = pc.extract_regex(text, r"^(?P<local>.*)@(?P<domain>[^@]*)$")
+    local = pc.fill_null(pc.struct_field(parts, "local"), "")
+    domain = pc.fill_null(pc.struct_field(parts, "domain"), "")
+    local = pc.replace_substring_regex(pc.utf8_normalize(local, "NFKD"), r"\p{Mn}", "")
+    for letter, ascii_form in _FOLD.items():
+        local = pc.replace_substring(local, letter, ascii_form)
+    local = pc.replace_substring_regex(local, r"[^a-z0-9._+-]", "")
+    local = pc.replace_substring_regex(pc.replace_substring_regex(local, r"\.{2,}", "."), r"^\.|\.$", "")
+    local = pc.if_else(pc.equal(local, ""), "user", local)
+    domain = pc.replace_substring_regex(pc.utf8_normalize(domain, "NFC"), r"[\s@'\"<>(),;:\\\[\]]", "")
+    return pc.if_else(pc.is_valid(parts), pc.binary_join_element_wise(local, domain, "@"), text)
 
 
 def apply_case(arr: pa.Array, case: str) -> pa.Array:

@@ -5,6 +5,7 @@ Bronze text plus a flag per row: raw JSON (numbers, null) or a JSON string. All 
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -49,6 +50,22 @@ def as_text(arr: pa.Array, ctype: ColumnType) -> pa.Array:
 
 def _pick(rng: np.random.Generator, n: int, variants: list[pa.Array]) -> pa.Array:
     return pc.choose(pa.array(rng.integers(0, len(variants), n), pa.int8()), *variants)
+
+
+def _pick_each(rng: np.random.Generator, values, makers: list) -> pa.Array:
+    """As _pick over [make(values) for make in makers], but each maker runs only on the rows that get it."""
+    n = len(values)
+    choice = rng.integers(0, len(makers), n)
+    order = np.argsort(choice, kind="stable")
+    pieces = []
+    for j, make in enumerate(makers):
+        rows = order[choice[order] == j]
+        subset = values[rows] if isinstance(values, np.ndarray) else values.take(pa.array(rows))
+        pieces.append(make(subset))
+    out = pa.concat_arrays([p.cast(pa.string()) for p in pieces])
+    inverse = np.empty(n, np.int64)
+    inverse[order] = np.arange(n)
+    return out.take(pa.array(inverse))
 
 
 def _const(values: list[str], rng: np.random.Generator, n: int) -> pa.Array:
@@ -137,7 +154,7 @@ def corrupt(kind: ErrorKind, clean: pa.Array, col: Column, rng: np.random.Genera
             numeric = "%d/%m/%Y" if number_convention(locale).day_first else "%m/%d/%Y"
             formats = [f.format(numeric=numeric)
                        for f in (DIRTY_DATE_FORMATS if col.type == ColumnType.date else DIRTY_TIMESTAMP_FORMATS)]
-        return _string(_pick(rng, n, [pc.strftime(ts, f) for f in formats]))
+        return _string(_pick_each(rng, ts, [functools.partial(pc.strftime, format=f) for f in formats]))
     if kind == ErrorKind.iso_offset:
         pick = rng.integers(0, len(OFFSETS), n)
         minutes = np.array([m for _, m in OFFSETS])[pick]
@@ -177,7 +194,8 @@ def corrupt(kind: ErrorKind, clean: pa.Array, col: Column, rng: np.random.Genera
         ]))
     if kind == ErrorKind.locale_decimal:
         v = clean.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        return _string(_pick(rng, n, [decimal_text(v, ",", group) for group in COMMA_DECIMAL_GROUPS]))
+        return _string(_pick_each(rng, v, [functools.partial(decimal_text, mark=",", group=group)
+                                           for group in COMMA_DECIMAL_GROUPS]))
     if kind == ErrorKind.currency_code:
         text = _plain_number(clean, col, number_convention(locale).decimal)
         code, symbol = _currency(col, locale)

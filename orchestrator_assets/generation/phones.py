@@ -100,15 +100,17 @@ def _personal_patterns(region: str) -> tuple[re.Pattern, ...]:
                  if desc is not None and desc.national_number_pattern)
 
 
-def _parses_to(text: str, region: str, e164: str) -> bool:
+def _parses_to(text: str, region: str, e164: str):
+    """The number `text` reads as with the region, if it is exactly the valid number `e164` (else None)."""
     import phonenumbers
 
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        return False
-    return (phonenumbers.is_valid_number(number)
-            and phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == e164)
+        return None
+    ok = (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == e164
+          and phonenumbers.is_valid_number(number))
+    return number if ok else None
 
 
 def _is_invalid(text: str, region: str) -> bool:
@@ -199,40 +201,51 @@ EXTENSIONS = (" ext. {}", " x{}", ";ext={}", " ext {}")
 PLACEHOLDERS = ("n/a", "unknown", "000")
 
 
-@functools.lru_cache(maxsize=200_000)
-def forms(kind: str, e164: str, region: str, ext_digits: str) -> tuple[str, ...]:
-    """The checked dirty forms of one number for one kind (empty when the value is not a valid number)."""
+@functools.lru_cache(maxsize=50_000)
+def _parsed(e164: str):
+    """The clean number, or None when it is not a valid number (a phone column fed by some other source)."""
     import phonenumbers
 
     try:
-        number = phonenumbers.parse(e164, region)
+        number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
-        return ()
-    if not phonenumbers.is_valid_number(number):
-        return ()
-    ext = EXTENSIONS[int(ext_digits) % len(EXTENSIONS)].format(ext_digits)
-    out = []
-    for make in FORMS[kind]:
-        text = make(number, e164, region, ext)
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def dirty_form(kind: str, e164: str, region: str, start: int, ext_digits: str) -> str | None:
+    """One checked dirty form of the number: the form `start` picks, or the next one that passes its check."""
+    number = _parsed(e164)
+    if number is None:
+        return None
+    ext = EXTENSIONS[start % len(EXTENSIONS)].format(ext_digits)
+    makers = FORMS[kind]
+    for j in range(len(makers)):
+        text = makers[(start + j) % len(makers)](number, e164, region, ext)
         if text is None or text == e164:
             continue
-        ok = _is_invalid(text, region) if kind == "malformed_phone" else _parses_to(text, region, e164)
-        if ok and (kind != "phone_extension" or phonenumbers.parse(text, region).extension == ext_digits):
-            out.append(text)
-    return tuple(out)
+        if kind == "malformed_phone":
+            if _is_invalid(text, region):
+                return text
+        else:
+            read = _parses_to(text, region, e164)
+            if read is not None and (kind != "phone_extension" or read.extension == ext_digits):
+                return text
+    return None
 
 
 def corrupt(kind: str, clean: pa.Array, region: str, rng: np.random.Generator) -> pa.Array:
-    """Dirty text per row; a row whose number has no checked form of this kind keeps its clean text."""
+    """Dirty text per row; a row whose number has no checked form of this kind keeps its clean text.
+
+    Only the rows drawn for the kind pass through here (a small share of a table), one form checked per row."""
     n = len(clean)
     pick = rng.integers(0, 1 << 30, n)
     ext = rng.integers(1, 1000, n)
-    values = clean.to_pylist()
     out = []
-    for i in range(n):
-        if kind == "malformed_phone" and pick[i] % 4 == 0:
-            out.append(PLACEHOLDERS[pick[i] // 4 % len(PLACEHOLDERS)])
+    for value, p, x in zip(clean.to_pylist(), pick.tolist(), ext.tolist(), strict=True):
+        if kind == "malformed_phone" and p % 4 == 0:
+            out.append(PLACEHOLDERS[p // 4 % len(PLACEHOLDERS)])
             continue
-        options = forms(kind, values[i], region, str(ext[i]) if kind == "phone_extension" else "0")
-        out.append(options[pick[i] % len(options)] if options else values[i])
+        text = dirty_form(kind, value, region, p // 4, str(x)) if value is not None else None
+        out.append(value if text is None else text)
     return pa.array(out, pa.string())

@@ -278,6 +278,31 @@ def _template(table: str, src: Template, ctx: Context, email: bool) -> pa.Array:
 _FOLD = {"ß": "ss", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "þ": "th", "œ": "oe", "ı": "i"}
 
 
+def _where(values: pa.Array, mask: pa.Array, fix) -> pa.Array:
+    """`fix` applied to the masked values only: the rest need nothing and there are usually far more of them."""
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return values
+    return pc.replace_with_mask(values, mask, fix(values.filter(mask)))
+
+
+def _fold(local: pa.Array) -> pa.Array:
+    folded = pc.replace_substring_regex(pc.utf8_normalize(local, "NFKD"), r"\p{Mn}", "")
+    for letter, ascii_form in _FOLD.items():
+        folded = pc.replace_substring(folded, letter, ascii_form)
+    return folded
+
+
+def _dot_atom(local: pa.Array) -> pa.Array:
+    local = pc.replace_substring_regex(local, r"[^a-z0-9._+-]", "")
+    local = pc.replace_substring_regex(pc.replace_substring_regex(local, r"\.{2,}", "."), r"^\.|\.$", "")
+    return pc.if_else(pc.equal(local, ""), "user", local)
+
+
+def _domain(domain: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(pc.utf8_normalize(domain, "NFC"), r"[\s@'\"<>(),;:\\\[\]]", "")
+
+
 def deliverable_email(text: pa.Array) -> pa.Array:
     """Addresses that email-validator accepts and whose normalised, lower-cased form is the address itself.
 
@@ -286,17 +311,13 @@ def deliverable_email(text: pa.Array) -> pa.Array:
     domain keeps its Unicode letters, so an IDN domain such as bücher.de stays in its canonical Unicode form.
     """
     text = pc.utf8_lower(pc.utf8_trim_whitespace(text))
-    parts = pc.extract_regex(text, r"^(?P<local>.*)@(?P<domain>[^@]*)$")
-    local = pc.fill_null(pc.struct_field(parts, "local"), "")
-    domain = pc.fill_null(pc.struct_field(parts, "domain"), "")
-    local = pc.replace_substring_regex(pc.utf8_normalize(local, "NFKD"), r"\p{Mn}", "")
-    for letter, ascii_form in _FOLD.items():
-        local = pc.replace_substring(local, letter, ascii_form)
-    local = pc.replace_substring_regex(local, r"[^a-z0-9._+-]", "")
-    local = pc.replace_substring_regex(pc.replace_substring_regex(local, r"\.{2,}", "."), r"^\.|\.$", "")
-    local = pc.if_else(pc.equal(local, ""), "user", local)
-    domain = pc.replace_substring_regex(pc.utf8_normalize(domain, "NFC"), r"[\s@'\"<>(),;:\\\[\]]", "")
-    return pc.if_else(pc.is_valid(parts), pc.binary_join_element_wise(local, domain, "@"), text)
+    has_at = pc.fill_null(pc.match_substring(text, "@"), False)
+    parts = pc.split_pattern(pc.if_else(has_at, text, "@"), "@", max_splits=1, reverse=True)
+    local, domain = pc.list_element(parts, 0), pc.list_element(parts, 1)
+    local = _where(local, pc.invert(pc.string_is_ascii(local)), _fold)  # most names are ASCII already
+    local = _where(local, pc.match_substring_regex(local, r"[^a-z0-9._+-]|\.\.|^\.|\.$"), _dot_atom)
+    domain = _where(domain, pc.match_substring_regex(domain, r"[^a-z0-9.-]"), _domain)
+    return pc.if_else(has_at, pc.binary_join_element_wise(local, domain, "@"), text)
 
 
 def apply_case(arr: pa.Array, case: str) -> pa.Array:

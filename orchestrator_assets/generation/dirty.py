@@ -20,9 +20,9 @@ from .spec import Column, ColumnType, ErrorKind
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_FORMAT = "%Y-%m-%d"
 # Formats a careless upstream system might use; the cleaning catalogue parses every one of them.
-# "{numeric}" is the locale's all-numeric order (month first for en_US, day first for most others).
-DIRTY_TIMESTAMP_FORMATS = ["%Y/%m/%d %H:%M:%S", "{numeric} %H:%M:%S", "%d %b %Y %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
-DIRTY_DATE_FORMATS = ["%Y/%m/%d", "{numeric}", "%d %b %Y", "%B %d, %Y"]
+# The all-numeric "%m/%d/%Y" is written day first ("%d/%m/%Y") where the column's locale reads dates day first.
+DIRTY_TIMESTAMP_FORMATS = ["%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%d %b %Y %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
+DIRTY_DATE_FORMATS = ["%Y/%m/%d", "%m/%d/%Y", "%d %b %Y", "%B %d, %Y"]
 NAMED_MONTH_TIMESTAMP = ["%B %d, %Y %H:%M:%S", "%d %B %Y %H:%M:%S", "%a, %d %b %Y %H:%M:%S GMT"]
 NAMED_MONTH_DATE = ["%B %d, %Y", "%d %B %Y", "%a, %d %b %Y"]
 # Non-zero UTC offsets as ISO 8601 writes them: (text, minutes east of UTC).
@@ -151,9 +151,9 @@ def corrupt(kind: ErrorKind, clean: pa.Array, col: Column, rng: np.random.Genera
         if kind == ErrorKind.named_month:
             formats = NAMED_MONTH_DATE if col.type == ColumnType.date else NAMED_MONTH_TIMESTAMP
         else:
-            numeric = "%d/%m/%Y" if number_convention(locale).day_first else "%m/%d/%Y"
-            formats = [f.format(numeric=numeric)
-                       for f in (DIRTY_DATE_FORMATS if col.type == ColumnType.date else DIRTY_TIMESTAMP_FORMATS)]
+            formats = DIRTY_DATE_FORMATS if col.type == ColumnType.date else DIRTY_TIMESTAMP_FORMATS
+            if number_convention(locale).day_first:
+                formats = [f.replace("%m/%d/%Y", "%d/%m/%Y") for f in formats]
         return _string(_pick_each(rng, ts, [functools.partial(pc.strftime, format=f) for f in formats]))
     if kind == ErrorKind.iso_offset:
         pick = rng.integers(0, len(OFFSETS), n)

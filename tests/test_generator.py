@@ -1,14 +1,24 @@
 import hashlib
 import json
+import re
+from datetime import UTC
 
+import dateutil.parser
 import numpy as np
+import phonenumbers
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from babel.numbers import parse_decimal
+from email_validator import EmailNotValidError, validate_email
 
+from orchestrator_assets.cleaning.catalogue import CALLING_CODES
 from orchestrator_assets.generation.bronze import BronzeExistsError, read_ledger, write_bronze
 from orchestrator_assets.generation.dirty import as_text
 from orchestrator_assets.generation.generator import ROW_LEVEL, generate
-from orchestrator_assets.generation.spec import ColumnType, ForeignKey
+from orchestrator_assets.generation.phones import pool as phone_pool
+from orchestrator_assets.generation.spec import ColumnType, ForeignKey, parse_spec
+from orchestrator_assets.generation.values import deliverable_email
 from orchestrator_assets.storage.local import LocalStorage
 
 
@@ -134,3 +144,175 @@ def test_bronze_is_read_only_once_written(tmp_path, spec):
 def test_generation_rejects_empty_jobs(spec):
     with pytest.raises(ValueError, match="at least 1"):
         generate(spec, 0, 1, "u", "j")
+
+
+# ---- clean values pass the oracles; the real-world dirt has the promised shape ---------------------------
+@pytest.fixture(scope="module")
+def big_dataset(spec):
+    return generate(spec, 20_000, 5, "oracle", "j")
+
+
+@pytest.fixture(scope="module")
+def german_dataset(spec):
+    data = spec.model_dump(mode="json")
+    data.update(default_phone_region="DE", locale="de_DE")
+    data["tables"]["users"]["columns"]["phone"]["source"]["country_code"] = 49
+    return generate(parse_spec(data), 20_000, 5, "oracle", "de")
+
+
+def _invalid_phones(values, region):
+    bad = []
+    for text in set(values) - {None}:
+        number = phonenumbers.parse(text)
+        if (not phonenumbers.is_valid_number(number) or phonenumbers.region_code_for_number(number) != region
+                or phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != text):
+            bad.append(text)
+    return bad
+
+
+def _invalid_emails(values):
+    bad = []
+    for text in set(values) - {None}:
+        try:
+            normalized = validate_email(text, check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            normalized = None
+        if normalized != text:
+            bad.append(text)
+    return bad
+
+
+@pytest.mark.parametrize("name, region", [("big_dataset", "US"), ("german_dataset", "DE")])
+def test_clean_phones_and_emails_pass_the_oracles(request, name, region):
+    users = request.getfixturevalue(name).tables["users"].clean
+    phones = users.column("phone").to_pylist()
+    assert len(set(phones)) > 0.8 * len(phones)
+    assert _invalid_phones(phones, region) == []
+    emails = users.column("email").to_pylist()
+    assert _invalid_emails(emails) == []
+    idn = [e for e in emails if not e.isascii()]
+    assert 0.03 < len(idn) / len(emails) < 0.15  # bücher.de and müller.de: 8 of 100 weight
+
+
+def test_pools_give_valid_numbers_of_every_planner_country():
+    for region in sorted(CALLING_CODES):
+        numbers = phone_pool(region).to_pylist()
+        assert len(set(numbers)) == len(numbers) == 10_000
+        assert _invalid_phones(numbers, region) == [], region
+
+
+def test_email_template_folds_names_to_deliverable_addresses():
+    names = pa.array(["José.Müller-Lüdenscheidt1@gmx.de", "Seán.O'Brien2@Bücher.de", "..Groß..3@web.de",
+                      "李.王4@gmail.com", "Ann Marie.Lee5@aol.com"])
+    out = deliverable_email(names).to_pylist()
+    assert out == ["jose.muller-ludenscheidt1@gmx.de", "sean.obrien2@bücher.de", "gross.3@web.de",
+                   "4@gmail.com", "annmarie.lee5@aol.com"]
+    assert _invalid_emails(out) == []
+
+
+def test_timestamps_follow_each_other(big_dataset):
+    t = {name: gen.clean.to_pandas() for name, gen in big_dataset.tables.items()}
+    orders, users = t["orders"].set_index("order_id"), t["users"].set_index("user_id")
+    assert (orders.updated_at >= orders.ordered_at).all()
+    assert (users.updated_at >= users.signup_at).all()
+    assert (orders.ordered_at >= users.loc[orders.user_id, "signup_at"].to_numpy()).all()
+    for child, column in [("payments", "paid_at"), ("shipments", "shipped_at")]:
+        placed = orders.loc[t[child].order_id, "ordered_at"].to_numpy()
+        assert (t[child][column].to_numpy() >= placed).all(), child
+    shipments = t["shipments"].dropna(subset=["delivered_at"])
+    assert (shipments.delivered_at >= shipments.shipped_at).all()
+    items = t["order_items"]
+    created = t["products"].set_index("product_id").loc[items.product_id, "created_at"].to_numpy()
+    assert (created <= orders.loc[items.order_id, "ordered_at"].to_numpy()).all()
+
+
+NEW_KINDS = ["locale_decimal", "currency_code", "trunk_prefix", "phone_extension", "iso_offset", "date_only",
+             "named_month", "email_dots", "idn_email"]
+
+
+def _entries(ds, kind):
+    rows = [e for e in ds.ledger.to_pylist() if e["error_kind"] == kind]
+    assert len(rows) >= 10, (kind, len(rows))
+    return rows
+
+
+def _number(text: str, decimal: str) -> float:
+    digits = re.sub(r"[^\d" + re.escape(decimal) + "-]", "", text)
+    return float(digits.replace(decimal, "."))
+
+
+@pytest.mark.parametrize("kind", NEW_KINDS)
+def test_every_new_kind_has_the_promised_shape(big_dataset, kind):
+    for e in _entries(big_dataset, kind):
+        clean, dirty, expected = e["clean_value"], e["dirty_value"], e["expected_value"]
+        assert dirty != clean
+        assert expected == (None if kind == "email_dots" else clean[:10] + " 00:00:00" if kind == "date_only"
+                            else clean), e
+        _check_shape(kind, clean, dirty, "US", "USD", "$", ".")
+
+
+@pytest.mark.parametrize("kind", ["locale_decimal", "currency_code", "trunk_prefix", "phone_extension",
+                                  "phone_format", "malformed_phone", "date_format", "number_as_string"])
+def test_german_dirt_follows_the_german_conventions(german_dataset, kind):
+    for e in _entries(german_dataset, kind):
+        _check_shape(kind, e["clean_value"], e["dirty_value"], "DE", "EUR", "€", ",")
+
+
+def _check_shape(kind, clean, dirty, region, code, symbol, decimal):
+    if kind == "locale_decimal":
+        assert re.fullmatch(r"-?\d{1,3}([. \u00a0\u202f]?\d{3})*,(\d\d|\d{4,})", dirty), dirty
+        assert _number(dirty, ",") == float(clean), dirty
+        if re.fullmatch(r"[\d.]+,\d+", dirty):  # Babel's own reading of the German notation agrees
+            assert float(parse_decimal(dirty, locale="de_DE", strict=True)) == float(clean), dirty
+    elif kind in ("currency_code", "number_as_string"):
+        number = re.sub(rf"^({code} |{re.escape(symbol)})|( {code}|{re.escape(symbol)})$", "", dirty.strip())
+        assert re.fullmatch(r"-?\d+([.,](\d\d|\d{4,}))?", number), dirty  # never a 3-digit fraction
+        assert float(number.replace(",", ".")) == float(clean), dirty
+        if kind == "currency_code":
+            assert number != dirty and (decimal in number or "." not in number and "," not in number), dirty
+    elif kind in ("trunk_prefix", "phone_extension", "phone_format"):
+        number = phonenumbers.parse(dirty, region)
+        assert phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == clean, dirty
+        if kind == "trunk_prefix":
+            assert "(0)" in dirty or dirty.startswith("0" if region == "DE" else "1 "), dirty
+        if kind == "phone_extension":
+            assert re.search(r"( ext\.? | x|;ext=)\d+$", dirty) and number.extension, dirty
+    elif kind == "malformed_phone":
+        try:
+            assert not phonenumbers.is_valid_number(phonenumbers.parse(dirty, region)), dirty
+        except phonenumbers.NumberParseException:
+            pass
+    elif kind == "iso_offset":
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:?\d\d", dirty), dirty
+        instant = dateutil.parser.isoparse(dirty)
+        assert instant.utcoffset().total_seconds() != 0
+        assert instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") == clean, dirty
+    elif kind == "date_only":
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", dirty) and clean.startswith(dirty), dirty
+    elif kind == "named_month":
+        assert re.search(r"[A-Z][a-z]{2}", dirty), dirty
+        assert dateutil.parser.parse(dirty).strftime("%Y-%m-%d %H:%M:%S") == clean, dirty
+    elif kind == "email_dots":
+        with pytest.raises(EmailNotValidError):
+            validate_email(dirty, check_deliverability=False)
+        assert dirty.replace("..", ".").strip(".").replace(".@", "@") == clean, dirty
+    elif kind == "idn_email":
+        assert not clean.split("@")[1].isascii()
+        assert validate_email(dirty, check_deliverability=False).normalized.lower() == clean, dirty
+    elif kind == "date_format":
+        day_first = decimal == "," and not re.match(r"\d{4}", dirty)  # Y/M/D stays year first
+        assert dateutil.parser.parse(dirty.replace("Z", ""), dayfirst=day_first).strftime(
+            "%Y-%m-%d %H:%M:%S") == clean, dirty
+    else:
+        raise AssertionError(kind)
+
+
+def test_the_built_in_spec_injects_every_new_kind(spec):
+    declared = {k.value for t in spec.tables.values() for c in t.columns.values() for k in c.errors}
+    assert set(NEW_KINDS) <= declared
+
+
+def test_new_kinds_are_deterministic(spec):
+    a, b = (generate(spec, 2_000, 9, "u", "j").ledger for _ in range(2))
+    assert a.equals(b)
+    assert set(NEW_KINDS) <= set(a.column("error_kind").to_pylist())

@@ -42,6 +42,13 @@ def test_committed_json_schema_is_current():
     (lambda d: d.update(anchor="nothing"), "anchor 'nothing' is not a table"),
     (lambda d: d["tables"]["users"]["columns"].update(Bad={"type": "int", "source": {"kind": "sequence"}}),
      "column names are lower_snake_case"),
+    (lambda d: d["tables"]["users"]["columns"]["phone"]["source"].update(country_code=999),
+     "calling code +999 belongs to no region"),
+    (lambda d: d["tables"]["users"]["columns"]["age"].update(errors=["locale_decimal"]),
+     "error 'locale_decimal' does not apply to type 'int'"),
+    (lambda d: d["tables"]["users"]["columns"]["signup_at"].update(type="date", min=None, max=None,
+                                                                    errors=["date_only"]),
+     "error 'date_only' does not apply to type 'date'"),
 ])
 def test_bad_specs_are_rejected_with_the_place_named(mutate, message):
     data = builtin_dict()

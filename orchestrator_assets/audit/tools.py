@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from ..cleaning.accuracy import MAX_MISSED_RATE
 from ..generation.spec import Choice, DatetimeRange, FloatRange, IntRange, references
@@ -155,12 +156,14 @@ def quarantine_sample(p: Partition, table: str, rule: str, column: str | None = 
 
 
 def missed_samples(p: Partition, kind: str, limit: int = 3) -> dict:
-    """Ledger errors of one kind whose Silver value is neither the clean value nor null: dirty, clean and
+    """Ledger errors of one kind whose Silver value is neither the expected value nor null: dirty, clean and
     Silver value side by side, per table and column (a DuckDB join of the ledger with Silver)."""
     ledger = p.files["ledger"].get("ledger")
     if ledger is None:
         return {"kind": kind, "error": "no error ledger for this partition"}
     limit = max(1, min(int(limit), 10))
+    # What Silver should hold; ledgers written before expected_value existed have only the clean value.
+    expected = "l.expected_value" if "expected_value" in pq.read_schema(str(ledger)).names else "l.clean_value"
     pairs = p.sql(f"SELECT \"table\", \"column\", count(*) FROM read_parquet({_lit(str(ledger))}) "
                   f"WHERE error_kind = {_lit(kind)} AND \"column\" <> '*' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10")
     rows = []
@@ -173,7 +176,7 @@ def missed_samples(p: Partition, kind: str, limit: int = 3) -> dict:
             f"SELECT l.row_key, l.dirty_value, l.clean_value, s.{c}::VARCHAR FROM read_parquet({_lit(str(ledger))}) l "
             f"JOIN read_parquet({_lit(str(silver))}) s ON s.{pk} = l.row_key "
             f"WHERE l.\"table\" = {_lit(table)} AND l.\"column\" = {_lit(column)} AND l.error_kind = {_lit(kind)} "
-            f"AND s.{c} IS NOT NULL AND s.{c}::VARCHAR IS DISTINCT FROM l.clean_value ORDER BY l.row_key LIMIT {limit}")
+            f"AND s.{c} IS NOT NULL AND s.{c}::VARCHAR IS DISTINCT FROM {expected} ORDER BY l.row_key LIMIT {limit}")
         rows += [{"table": table, "column": column, "key": r[0], "dirty": r[1], "clean": r[2], "silver": r[3]}
                  for r in found]
     return {"kind": kind, "rows": rows}

@@ -1,9 +1,11 @@
 """How well cleaning did, measured against the truth: the clean data and the error ledger.
 
 Generation is deterministic, so the clean tables are rebuilt from the manifest instead of stored.
-Every injected error ends in one of: repaired (Silver holds the clean value), nulled (the value was
+Every injected error ends in one of: repaired (Silver holds the expected value: the clean value, or what
+the ledger's expected_value names, e.g. midnight for a date-only timestamp), nulled (the value was
 unrepairable and the column optional), quarantined (the row is held back with a reason) or missed
-(Silver holds a wrong value or a duplicate survived). Clean cells that Silver changed and clean rows
+(Silver holds a wrong value or a duplicate survived). A kind with no right repair (expected_value null,
+e.g. an e-mail that breaks the dot rules) can only be nulled or quarantined: any value Silver keeps is missed. Clean cells that Silver changed and clean rows
 that were quarantined for no error of their own are counted too.
 """
 from __future__ import annotations
@@ -85,6 +87,34 @@ def _same(clean: pa.Array, silver: pa.Array) -> np.ndarray:
     return pc.or_(eq, both_null).to_numpy(zero_copy_only=False)
 
 
+def _expected(clean: pa.Array, ledger: pa.Table, positions: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """What Silver should hold per row of a column, and which rows should hold nothing (null or quarantine).
+
+    That is the clean value, except where the ledger's expected_value says otherwise (date_only: the date at
+    midnight) or is null (no right repair, e.g. email_dots)."""
+    n = len(clean)
+    no_repair = np.zeros(n, bool)
+    if "expected_value" not in ledger.column_names or not ledger.num_rows:
+        return clean, no_repair
+    expected, recorded = ledger.column("expected_value"), ledger.column("clean_value")
+    missing = pc.is_null(expected).to_numpy(zero_copy_only=False)
+    no_repair[positions[missing]] = True
+    differs = pc.fill_null(pc.not_equal(expected, recorded), False).to_numpy(zero_copy_only=False)
+    if not differs.any():
+        return clean, no_repair
+    text = expected.filter(pa.array(differs)).combine_chunks()
+    if pa.types.is_timestamp(clean.type):
+        values = pc.strptime(text, "%Y-%m-%d %H:%M:%S", unit="s").cast(clean.type)
+    elif pa.types.is_date(clean.type):
+        values = pc.strptime(text, "%Y-%m-%d", unit="s").cast(clean.type)
+    else:
+        values = text.cast(clean.type)
+    slot = np.full(n, -1, np.int64)
+    slot[positions[differs]] = np.arange(len(values))
+    override = values.take(pa.array(slot, mask=slot < 0))
+    return pc.if_else(pa.array(slot >= 0), override, clean), no_repair
+
+
 def evaluate(truth: GeneratedDataset, silver: dict[str, pa.Table], quarantine: dict[str, pa.Table]) -> AccuracyReport:
     report = AccuracyReport()
     ledger = truth.ledger
@@ -123,7 +153,9 @@ def evaluate(truth: GeneratedDataset, silver: dict[str, pa.Table], quarantine: d
             untouched = present & ~in_ledger
             orphaned = _parent_missing(truth, name, column, c, silver) & silver_null & untouched
             report.nulled_with_parent += int(orphaned.sum())
-            same = (_same(c, sv) | orphaned) & present
+            expected, no_repair = _expected(c, t_ledger.filter(pa.array(sel)), ledger_pos[sel])
+            # A value with no right repair is never "the same": any value Silver holds for it is a guess.
+            same = (_same(expected, sv) | orphaned) & present & ~no_repair
             whole_row_same &= same
             report.clean_cells += int(untouched.sum())
             wrong = untouched & ~same

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .dirty import Dirty, as_text, corrupt
+from .dirty import Dirty, as_text, corrupt, eligible, expected_text
 from .sizing import check_size, resolve_rows
 from .spec import (
     _PLACEHOLDER,
@@ -30,6 +30,9 @@ from .values import Context, apply_case, generate_column, rng_for
 LEDGER_SCHEMA = pa.schema([
     ("table", pa.string()), ("row_key", pa.int64()), ("column", pa.string()), ("error_kind", pa.string()),
     ("clean_value", pa.string()), ("dirty_value", pa.string()), ("bronze_row", pa.int64()),
+    # What Silver should hold: the clean value, except for kinds whose right repair differs from it (date_only:
+    # the date at midnight) and null for kinds that have no right repair (email_dots: null or quarantine).
+    ("expected_value", pa.string()),
 ])
 ROW_LEVEL = "*"
 
@@ -114,7 +117,7 @@ def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str
         for t, table in spec.tables.items() for c, col in table.columns.items() if isinstance(col.source, ForeignKey)
     }
     ctx = Context(counts, {}, {t: tb.columns[tb.primary_key].source.start for t, tb in spec.tables.items()},
-                  children, fk_parents)
+                  children, fk_parents, spec.default_phone_region)
     for tname, cname in _column_order(spec):
         col = spec.tables[tname].columns[cname]
         values = generate_column(tname, cname, col, ctx, rng_for(root, tname, cname))
@@ -155,8 +158,12 @@ def _inject(spec: DatasetSpec, gen: GeneratedTable, ctx: Context, rng: np.random
     assigned = rng.choice(len(cands), n_dirty, p=weights / weights.sum())
     keys = gen.clean.column(table.primary_key).combine_chunks()
     parts, dup_rows, dup_kinds = [], [], []
+    free = np.ones(n, bool)
+    free[rows] = False
     for i, (cname, kind, _) in enumerate(cands):
         idx = rows[assigned == i]
+        if cname != ROW_LEVEL:
+            idx = _retarget(gen.clean.column(cname).combine_chunks(), kind, idx, free, rng)
         if cname == ROW_LEVEL:
             dup_rows.append(idx)
             dup_kinds.append(np.full(len(idx), kind.value, dtype=object))
@@ -169,18 +176,40 @@ def _inject(spec: DatasetSpec, gen: GeneratedTable, ctx: Context, rng: np.random
         if kind == ErrorKind.orphan_fk:
             parent = col.source.table  # type: ignore[union-attr]
             orphan_from = ctx.key_start[parent] + ctx.rows[parent] - 1
-        dirty = corrupt(kind, clean, col, rng, orphan_from)
+        dirty = corrupt(kind, clean, col, rng, orphan_from, region=col.region or spec.default_phone_region,
+                        locale=col.locale or spec.locale)
         clean_text = as_text(clean, col.type)
         # Numbers are clean as raw JSON, so a quoted "59.99" is dirty even though the text matches.
         clean_raw = col.type in (ColumnType.id, ColumnType.int, ColumnType.float)
         changed = (dirty.raw != clean_raw) | ~pc.equal(dirty.text, clean_text).to_numpy(zero_copy_only=False)
         idx, dirty = idx[changed], Dirty(dirty.text.filter(pa.array(changed)), dirty.raw[changed])
+        expected = expected_text(kind, clean.filter(pa.array(changed)), clean_text.filter(pa.array(changed)))
         clean_text = clean_text.filter(pa.array(changed))
         _merge(gen.dirty, cname, idx, dirty)
-        parts.append(_ledger_part(gen.name, keys.take(pa.array(idx)), cname, kind.value, clean_text, dirty.text, idx))
+        parts.append(_ledger_part(gen.name, keys.take(pa.array(idx)), cname, kind.value, clean_text, dirty.text, idx,
+                                  expected))
     if dup_rows:
         parts.append(_duplicates(spec, gen, np.concatenate(dup_rows), np.concatenate(dup_kinds), keys, rng))
     return pa.concat_tables(parts)
+
+
+def _retarget(values: pa.Array, kind: ErrorKind, idx: np.ndarray, free: np.ndarray,
+              rng: np.random.Generator) -> np.ndarray:
+    """Rows for a kind that needs something of the value (a value at all; idn_email: an IDN domain): rows drawn
+    for it that cannot show it swap with rows that can and carry no error yet, so the error rate holds."""
+    def showable(arr: pa.Array) -> np.ndarray:
+        ok = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        extra = eligible(kind, arr)
+        return ok if extra is None else ok & extra
+
+    ok = showable(values.take(pa.array(idx)))
+    if ok.all():
+        return idx
+    spare = np.flatnonzero(showable(values) & free)
+    swap = rng.choice(spare, min(len(spare), int((~ok).sum())), replace=False) if len(spare) else spare
+    free[swap] = False
+    free[idx[~ok]] = True
+    return np.sort(np.concatenate([idx[ok], swap]))
 
 
 def _merge(store: dict, column: str, idx: np.ndarray, dirty: Dirty) -> None:
@@ -191,13 +220,15 @@ def _merge(store: dict, column: str, idx: np.ndarray, dirty: Dirty) -> None:
     store[column] = (idx, dirty)
 
 
-def _ledger_part(table, keys, column, kinds: str | list[str], clean_text, dirty_text, bronze_rows) -> pa.Table:
+def _ledger_part(table, keys, column, kinds: str | list[str], clean_text, dirty_text, bronze_rows,
+                 expected=None) -> pa.Table:
     n = len(keys)
     return pa.table({
         "table": pa.array([table] * n, pa.string()), "row_key": keys, "column": pa.array([column] * n, pa.string()),
         "error_kind": pa.array([kinds] * n if isinstance(kinds, str) else kinds, pa.string()),
         "clean_value": clean_text.cast(pa.string()),
         "dirty_value": dirty_text.cast(pa.string()), "bronze_row": pa.array(bronze_rows, pa.int64()),
+        "expected_value": (clean_text if expected is None else expected).cast(pa.string()),
     }, schema=LEDGER_SCHEMA)
 
 

@@ -55,6 +55,15 @@ class ErrorKind(str, Enum):
     missing = "missing"
     empty_string = "empty_string"
     orphan_fk = "orphan_fk"
+    locale_decimal = "locale_decimal"
+    currency_code = "currency_code"
+    trunk_prefix = "trunk_prefix"
+    phone_extension = "phone_extension"
+    iso_offset = "iso_offset"
+    date_only = "date_only"
+    named_month = "named_month"
+    email_dots = "email_dots"
+    idn_email = "idn_email"
     exact_duplicate = "exact_duplicate"
     near_duplicate = "near_duplicate"
 
@@ -80,6 +89,15 @@ APPLICABLE: dict[ErrorKind, set[ColumnType]] = {
     ErrorKind.missing: _ANY_VALUE,
     ErrorKind.empty_string: _TEXT,
     ErrorKind.orphan_fk: {ColumnType.id},
+    ErrorKind.locale_decimal: {ColumnType.float},
+    ErrorKind.currency_code: _NUMERIC,
+    ErrorKind.trunk_prefix: {ColumnType.phone},
+    ErrorKind.phone_extension: {ColumnType.phone},
+    ErrorKind.iso_offset: {ColumnType.timestamp},
+    ErrorKind.date_only: {ColumnType.timestamp},
+    ErrorKind.named_month: _DATES,
+    ErrorKind.email_dots: {ColumnType.email},
+    ErrorKind.idn_email: {ColumnType.email},
 }
 
 
@@ -203,7 +221,8 @@ class Template(_Model):
 
 class Phone(_Model):
     kind: Literal["phone"]
-    country_code: int = Field(1, description="Calling code; numbers are E.164: +<code><10 digits>.")
+    country_code: int = Field(1, description="Calling code. Numbers are valid numbers (libphonenumber) of the "
+                              "column's region when it has this code, else of the code's main region, in E.164.")
 
 
 Source = Annotated[
@@ -380,8 +399,17 @@ def _check_column(spec: DatasetSpec, tname: str, cname: str, col: Column, at: st
         else:
             for name in (expr_columns(src.expr) | {src.via}) - set(child.columns):
                 yield f"{at}: aggregate uses unknown column '{src.table}.{name}'"
+    if isinstance(src, Phone) and _phone_region(src.country_code) is None:
+        yield f"{at}: calling code +{src.country_code} belongs to no region (e.g. 1 for US, 49 for DE)"
     if col.type == ColumnType.enum and not isinstance(src, (Choice, Lookup)):
         yield f"{at}: enum columns take a choice (or lookup) source"
+
+
+def _phone_region(country_code: int) -> str | None:
+    import phonenumbers
+
+    region = phonenumbers.region_code_for_country_code(country_code)
+    return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
 
 def references(spec: DatasetSpec, table: str, column: str) -> str | None:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import limits
+from . import limits, phones
 from .spec import (
     After,
     Aggregate,
@@ -104,6 +104,7 @@ class Context:
     key_start: dict[str, int]
     children: dict[str, tuple[str, np.ndarray]]  # table -> (via column, parent index per row)
     fk_parents: dict[tuple[str, str], str]  # (table, column) -> parent table
+    default_phone_region: str = "US"
 
     def column(self, table: str, column: str) -> pa.Array:
         return self.values[(table, column)]
@@ -215,9 +216,8 @@ def generate_column(table: str, name: str, col: Column, ctx: Context, rng: np.ra
     if isinstance(src, Template):
         return _template(table, src, ctx, email=col.type == ColumnType.email)
     if isinstance(src, Phone):
-        area = pc.cast(pa.array(rng.integers(201, 990, n)), pa.string())
-        line = pc.cast(pa.array(rng.integers(2_000_000, 10_000_000, n)), pa.string())
-        return pc.binary_join_element_wise(f"+{src.country_code}", area, line, "")
+        numbers = phones.pool(phones.region_for(src.country_code, col.region, ctx.default_phone_region))
+        return numbers.take(pa.array(rng.integers(0, len(numbers), n)))
     raise TypeError(f"unknown source {type(src).__name__}")
 
 
@@ -267,11 +267,57 @@ def _template(table: str, src: Template, ctx: Context, email: bool) -> pa.Array:
     if not any(isinstance(p, pa.Array) for p in pieces):
         pieces.append(pa.array([""] * ctx.rows[table]))
     out = pc.binary_join_element_wise(*pieces, "")
+    if email:
+        return deliverable_email(out)
     if src.lower:
         out = pc.utf8_lower(out)
-    if email:
-        out = pc.replace_substring_regex(out, r"[^A-Za-z0-9._+@-]", "")
     return out
+
+
+# Letters that Unicode does not decompose into an ASCII base letter plus accents.
+_FOLD = {"ß": "ss", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "þ": "th", "œ": "oe", "ı": "i"}
+
+
+def _where(values: pa.Array, mask: pa.Array, fix) -> pa.Array:
+    """`fix` applied to the masked values only: the rest need nothing and there are usually far more of them."""
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return values
+    return pc.replace_with_mask(values, mask, fix(values.filter(mask)))
+
+
+def _fold(local: pa.Array) -> pa.Array:
+    folded = pc.replace_substring_regex(pc.utf8_normalize(local, "NFKD"), r"\p{Mn}", "")
+    for letter, ascii_form in _FOLD.items():
+        folded = pc.replace_substring(folded, letter, ascii_form)
+    return folded
+
+
+def _dot_atom(local: pa.Array) -> pa.Array:
+    local = pc.replace_substring_regex(local, r"[^a-z0-9._+-]", "")
+    local = pc.replace_substring_regex(pc.replace_substring_regex(local, r"\.{2,}", "."), r"^\.|\.$", "")
+    return pc.if_else(pc.equal(local, ""), "user", local)
+
+
+def _domain(domain: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(pc.utf8_normalize(domain, "NFC"), r"[\s@'\"<>(),;:\\\[\]]", "")
+
+
+def deliverable_email(text: pa.Array) -> pa.Array:
+    """Addresses that email-validator accepts and whose normalised, lower-cased form is the address itself.
+
+    The local part is folded to ASCII (José -> jose, Groß -> gross), everything but letters, digits and . _ + -
+    is dropped (O'Brien -> obrien) and dots are kept to the dot rules (none doubled, none first or last). The
+    domain keeps its Unicode letters, so an IDN domain such as bücher.de stays in its canonical Unicode form.
+    """
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+    has_at = pc.fill_null(pc.match_substring(text, "@"), False)
+    parts = pc.split_pattern(pc.if_else(has_at, text, "@"), "@", max_splits=1, reverse=True)
+    local, domain = pc.list_element(parts, 0), pc.list_element(parts, 1)
+    local = _where(local, pc.invert(pc.string_is_ascii(local)), _fold)  # most names are ASCII already
+    local = _where(local, pc.match_substring_regex(local, r"[^a-z0-9._+-]|\.\.|^\.|\.$"), _dot_atom)
+    domain = _where(domain, pc.match_substring_regex(domain, r"[^a-z0-9.-]"), _domain)
+    return pc.if_else(has_at, pc.binary_join_element_wise(local, domain, "@"), text)
 
 
 def apply_case(arr: pa.Array, case: str) -> pa.Array:

@@ -12,7 +12,7 @@ import pytest
 from babel.numbers import parse_decimal
 from email_validator import EmailNotValidError, validate_email
 
-from orchestrator_assets.cleaning.catalogue import CALLING_CODES
+from orchestrator_assets.ai.planner import COUNTRIES
 from orchestrator_assets.generation.bronze import BronzeExistsError, read_ledger, write_bronze
 from orchestrator_assets.generation.dirty import as_text
 from orchestrator_assets.generation.generator import ROW_LEVEL, generate
@@ -195,7 +195,7 @@ def test_clean_phones_and_emails_pass_the_oracles(request, name, region):
 
 
 def test_pools_give_valid_numbers_of_every_planner_country():
-    for region in sorted(CALLING_CODES):
+    for region in sorted(COUNTRIES):
         numbers = phone_pool(region).to_pylist()
         assert len(set(numbers)) == len(numbers) == 10_000
         assert _invalid_phones(numbers, region) == [], region

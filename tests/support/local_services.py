@@ -25,11 +25,18 @@ def answers(port: int) -> bool:
 
 
 def apt_install(package: str) -> None:
-    """Debian's package, as root or through passwordless sudo."""
+    """Debian's package, as root or through passwordless sudo. Test processes install one at a time, and apt
+    waits for a dpkg lock another installer holds rather than failing at once."""
+    import fcntl
+    import tempfile
+
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", package], check=True, env=env)
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    with open(os.path.join(tempfile.gettempdir(), "orchestrator-tests-apt.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([*sudo, "apt-get", *wait, "update", "-qq"], check=True, env=env)
+        subprocess.run([*sudo, "apt-get", *wait, "install", "-y", "-qq", package], check=True, env=env)
 
 
 class TrackedHandler(BaseHTTPRequestHandler):

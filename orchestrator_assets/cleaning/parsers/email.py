@@ -16,6 +16,7 @@ stricter on both.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -33,6 +34,8 @@ _SPECIAL_USE_TLDS = sorted({name.rsplit(".", 1)[-1] for name in email_validator.
 
 def parse_email(text: str) -> tuple[str | None, str | None]:
     """`text` (trimmed, non-empty) as a canonical lower-case address."""
+    if _known_good(text):
+        return text, None
     address = _MAILTO.sub("", text, count=1) if _MAILTO.match(text) else text
     canonical = _canonical(address)
     if canonical is not None and canonical != text:
@@ -48,6 +51,20 @@ def parse_email(text: str) -> tuple[str | None, str | None]:
     if any(domain == d or domain.endswith("." + d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES):
         return None, SPECIAL_USE
     return None, NOT_VALID
+
+
+def _known_good(text: str) -> bool:
+    """An address already canonical, read without the library call per address: a canonical ASCII local part
+    and a domain the library has already accepted unchanged. IDN addresses are mostly distinct, their domains
+    few; the library checks local part and domain apart, so the domain's verdict holds for every address."""
+    local, at, domain = text.rpartition("@")
+    return (bool(at) and domain.isascii() is False and len(text.encode()) <= MAX_KNOWN_GOOD
+            and _LOCAL_RE.fullmatch(local) is not None and _domain_ok(domain))
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_ok(domain: str) -> bool:
+    return _canonical(f"a@{domain}") == f"a@{domain}"
 
 
 def _canonical(address: str) -> str | None:
@@ -113,3 +130,5 @@ _LOCAL = (f"(?:{_ATOM}{{1,64}}|{_ATOM}{{1,32}}\\.{_ATOM}{{1,31}}"
           f"|{_ATOM}{{1,21}}\\.{_ATOM}{{1,21}}\\.{_ATOM}{{1,20}})")
 _DOMAIN = f"{_label(63)}\\.(?:{_label(30)}\\.){{0,3}}{_tld_pattern(_SPECIAL_USE_TLDS)}"
 CANONICAL = _LOCAL + "@" + _DOMAIN
+_LOCAL_RE = re.compile(_LOCAL)
+MAX_KNOWN_GOOD = 200  # bytes: well inside the library's length limits, whatever the domain's Punycode form

@@ -448,3 +448,26 @@ def test_timestamps_agree_with_the_standard_parsers():
                      moment.strftime("%B %d, %Y %I:%M:%S %p %z")):
             oracle = dateutil_parser.parse(text).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             assert parse_timestamp(text, False, False) == (oracle, None), text
+
+
+def test_the_iso_shortcut_reads_what_the_general_grammar_reads():
+    import datetime as dt
+
+    from orchestrator_assets.cleaning.parsers import timestamps as T
+
+    rng = random.Random(12)
+    for _ in range(3000):
+        text = (f"{rng.randint(900, 10000):04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}"
+                + (f"{rng.choice('T ')}{rng.randint(0, 25):02d}:{rng.randint(0, 60):02d}:{rng.randint(0, 60):02d}"
+                   + rng.choice(["", f".{rng.randint(0, 999999):06d}", f".{rng.randint(0, 999):d}"])
+                   + rng.choice(["", "Z", f"{rng.choice('+-')}{rng.randint(0, 19):02d}:{rng.choice([0, 30, 45]):02d}"])
+                   if rng.random() < 0.8 else ""))
+        assert T._ISO_COMMON.fullmatch(text), text
+        for date in (False, True):
+            try:
+                general = T._parse_general(text, False, date), None
+            except T._Refused as refused:
+                general = None, refused.problem
+            got = T.parse_timestamp(text, False, date)
+            assert (got[0] is None) == (general[0] is None) and got[0] == general[0], (text, date, got, general)
+    assert dt.datetime  # the module under test reads with datetime.fromisoformat

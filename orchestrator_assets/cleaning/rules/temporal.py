@@ -39,9 +39,10 @@ class ParseTimestamp(LibraryRule):
         def fast(values: pa.Array) -> pa.Array:
             # The pattern checks the shape, the round trip the calendar: Arrow's strptime rolls 30 February
             # over into March rather than refusing it.
+            shaped = pc.match_substring_regex(values, anchored)
             parsed = pc.strptime(values, fmt, "us", error_is_null=True)
-            real = pc.equal(pc.strftime(parsed, "%Y-%m-%d"), pc.utf8_slice_codeunits(values, 0, 10))
-            return pc.and_kleene(pc.match_substring_regex(values, anchored), real)
+            day = pc.cast(pc.utf8_slice_codeunits(pc.if_else(shaped, values, "0000-00-01"), 8, 10), pa.int8())
+            return pc.and_kleene(shaped, pc.equal(pc.day(parsed), day))
         return fast
 
     def sql_fast(self, d, s, params):

@@ -355,11 +355,11 @@ def main(argv: list[str] | None = None) -> int:
             _validate(args.spec, args.rows)
         elif args.command == "generate":
             from .generation.bronze import write_bronze
-            from .generation.generator import generate
+            from .generation.generator import stream
             from .storage.local import LocalStorage
 
             request = build_request(args.user, args.job, args.rows, args.seed, args.spec, args.compression)
-            ds = generate(request.spec, request.rows, request.seed, request.user, request.job)
+            ds = stream(request.spec, request.rows, request.seed, request.user, request.job)
             manifest, _ = write_bronze(LocalStorage(args.out), ds, request.user, request.job, request.rows,
                                        request.compression)
             print(json.dumps({"partition": request.partition_key, "rows": manifest.total_rows,

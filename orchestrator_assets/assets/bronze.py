@@ -18,8 +18,8 @@ from dagster import (
 from dagster._utils.warnings import PreviewWarning
 from pydantic import Field
 
-from ..generation.bronze import Manifest, write_bronze
-from ..generation.generator import generate
+from ..generation.bronze import Manifest, ledger_kinds, write_bronze
+from ..generation.generator import stream
 from ..generation.spec import load_spec
 from ..ids import PartitionKeyError, split_key
 from ..partitions import job_partitions
@@ -112,11 +112,11 @@ def bronze(context: AssetExecutionContext, config: JobConfig, storage: StorageRe
     missing = [t for t in request.spec.tables if t not in TABLES]
     if missing:
         context.log.warning(f"spec tables without a Bronze asset (written, not shown in the graph): {missing}")
-    dataset = generate(request.spec, request.rows, request.seed, user, job)
+    dataset = stream(request.spec, request.rows, request.seed, user, job)
     manifest, written = write_bronze(store, dataset, user, job, request.rows, request.compression)
     context.log.info(f"Bronze {'written' if written else 'already present, unchanged'}: "
                      f"{manifest.total_rows:,} rows in {len(manifest.tables)} tables")
-    kinds = dataset.ledger.group_by(["table", "error_kind"]).aggregate([("row_key", "count")]).to_pylist()
+    kinds = ledger_kinds(store, manifest)
     for table in TABLES:
         if table not in manifest.tables:
             yield from absent_table(bronze_key(table), ["rows_match_manifest", "columns_match_spec"])

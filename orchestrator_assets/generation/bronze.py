@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from .. import layout
 from ..storage.base import Storage, sha256_file
-from .generator import GeneratedDataset, bronze_columns
+from .generator import LEDGER_SCHEMA, DatasetStream, GeneratedDataset, GeneratedTable, bronze_columns
 from .integrity import BronzeCheck, PartScan, read_lines, scan_file, scan_part, with_reasons
 from .manifest import check
 from .spec import DatasetSpec, parse_spec
@@ -115,9 +115,12 @@ def read_manifest(storage: Storage, user: str, job: str) -> Manifest | None:
     return Manifest(check(json.loads(storage.get_bytes(key)), storage.uri(key), user, job))
 
 
-def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, anchor_rows: int,
+def write_bronze(storage: Storage, ds: DatasetStream | GeneratedDataset, user: str, job: str, anchor_rows: int,
                  compression: str = "none") -> tuple[Manifest, bool]:
-    """Publish the dataset; returns (manifest, written). written is False when identical data was there."""
+    """Publish the dataset; returns (manifest, written). written is False when identical data was there.
+
+    Tables are written as the stream yields them and the ledger is appended as it goes, so nothing holds the
+    whole job: an existing identical partition is recognised before anything is generated."""
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}")
     suffix, codec = COMPRESSIONS[compression]
@@ -133,42 +136,52 @@ def write_bronze(storage: Storage, ds: GeneratedDataset, user: str, job: str, an
             "submit a new job id instead"
         )
     tables: dict[str, Any] = {}
+    ledger_rows = 0
     con = duckdb.connect()
     try:
         with storage.scratch() as tmp:
-            for name, gen in ds.tables.items():
-                bronze = bronze_columns(gen)
-                con.register("bronze_src", bronze)
-                parts = []
-                for i, offset in enumerate(range(0, max(bronze.num_rows, 1), ROWS_PER_PART)):
-                    local = tmp / f"{name}-{i}.{suffix}"
-                    con.execute(
-                        f"COPY (SELECT {_select_sql(bronze)} FROM bronze_src LIMIT {ROWS_PER_PART} OFFSET {offset}) "
-                        f"TO '{local}' (FORMAT JSON, COMPRESSION {codec})"
-                    )
-                    key = layout.bronze_part(name, user, job, i, suffix)
-                    digest = sha256_file(local)
-                    lines = min(ROWS_PER_PART, bronze.num_rows - offset)
-                    parts.append({"key": key, "bytes": storage.put_file(key, local), "sha256": digest,
-                                  "lines": lines})
-                con.unregister("bronze_src")
-                storage.replace_prefix(layout.bronze_prefix(name, user, job), [p["key"] for p in parts])
-                tables[name] = {"rows": bronze.num_rows, "clean_rows": gen.clean.num_rows,
-                                "columns": ds.spec.emitted(name), "parts": parts}
             ledger_local = tmp / "ledger.parquet"
-            pq.write_table(ds.ledger, ledger_local, compression="zstd")
-            ledger = {"key": layout.ledger_key(user, job), "rows": ds.ledger.num_rows,
-                      "sha256": sha256_file(ledger_local)}
+            with pq.ParquetWriter(ledger_local, LEDGER_SCHEMA, compression="zstd") as ledger_out:
+                for gen, ledger_part in ds.pieces():
+                    tables[gen.name] = _write_table(con, storage, tmp, gen, ds.spec, user, job, suffix, codec)
+                    ledger_out.write_table(ledger_part)
+                    ledger_rows += ledger_part.num_rows
+                    del gen, ledger_part
+            ledger = {"key": layout.ledger_key(user, job), "rows": ledger_rows, "sha256": sha256_file(ledger_local)}
             ledger["bytes"] = storage.put_file(ledger["key"], ledger_local)
     finally:
         con.close()
     manifest = Manifest({
         **identity, "user": user, "job": job, "spec_name": ds.spec.name, "format": "jsonl",
-        "spec": ds.spec.model_dump(mode="json"), "tables": tables, "ledger": ledger,
+        "spec": ds.spec.model_dump(mode="json"), "tables": {t: tables[t] for t in ds.spec.tables}, "ledger": ledger,
         "error_rate": ds.spec.error_rate,
     })
     storage.put_bytes(layout.manifest_key(user, job), manifest.to_json())
     return manifest, True
+
+
+def _write_table(con: duckdb.DuckDBPyConnection, storage: Storage, tmp: Path, gen: GeneratedTable,
+                 spec: DatasetSpec, user: str, job: str, suffix: str, codec: str) -> dict[str, Any]:
+    name = gen.name
+    bronze = bronze_columns(gen)
+    con.register("bronze_src", bronze)
+    parts = []
+    try:
+        for i, offset in enumerate(range(0, max(bronze.num_rows, 1), ROWS_PER_PART)):
+            local = tmp / f"{name}-{i}.{suffix}"
+            con.execute(
+                f"COPY (SELECT {_select_sql(bronze)} FROM bronze_src LIMIT {ROWS_PER_PART} OFFSET {offset}) "
+                f"TO '{local}' (FORMAT JSON, COMPRESSION {codec})"
+            )
+            key = layout.bronze_part(name, user, job, i, suffix)
+            digest = sha256_file(local)
+            lines = min(ROWS_PER_PART, bronze.num_rows - offset)
+            parts.append({"key": key, "bytes": storage.put_file(key, local), "sha256": digest, "lines": lines})
+            local.unlink(missing_ok=True)  # a local store moves it; the others copy it
+    finally:
+        con.unregister("bronze_src")
+    storage.replace_prefix(layout.bronze_prefix(name, user, job), [p["key"] for p in parts])
+    return {"rows": bronze.num_rows, "clean_rows": gen.clean.num_rows, "columns": spec.emitted(name), "parts": parts}
 
 
 def read_ledger(storage: Storage, manifest: Manifest) -> pa.Table:
@@ -177,6 +190,21 @@ def read_ledger(storage: Storage, manifest: Manifest) -> pa.Table:
                                 "generator)")
     with storage.scratch() as tmp:
         return pq.read_table(storage.get_file(manifest.ledger["key"], tmp / "ledger.parquet"))
+
+
+def ledger_kinds(storage: Storage, manifest: Manifest) -> list[dict[str, Any]]:
+    """Injected errors per table and kind ({table, error_kind, row_key_count}), counted by DuckDB in the file."""
+    if manifest.ledger is None:
+        return []
+    with storage.scratch() as tmp:
+        local = storage.get_file(manifest.ledger["key"], tmp / "ledger.parquet")
+        con = duckdb.connect()
+        try:
+            rows = con.execute("SELECT \"table\", error_kind, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
+                               [str(local)]).fetchall()
+        finally:
+            con.close()
+    return [{"table": t, "error_kind": k, "row_key_count": n} for t, k, n in rows]
 
 
 def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Manifest, table: str,

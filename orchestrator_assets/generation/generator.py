@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,11 +55,32 @@ class GeneratedTable:
 class GeneratedDataset:
     spec: DatasetSpec
     seed: int
-    tables: dict[str, GeneratedTable]
+    tables: dict[str, GeneratedTable]  # in the order the tables were completed
     ledger: pa.Table
 
     def rows(self) -> dict[str, int]:
         return {name: t.bronze_rows for name, t in self.tables.items()}
+
+    def pieces(self) -> Iterator[tuple[GeneratedTable, pa.Table]]:
+        """Each table with its part of the ledger, in the order a DatasetStream yields them."""
+        names = self.ledger.column("table")
+        for name, gen in self.tables.items():
+            yield gen, self.ledger.filter(pc.equal(names, name))
+
+
+@dataclass
+class DatasetStream:
+    """The dataset one table at a time: a table's columns are dropped once it is yielded and no later column
+    reads them, so memory holds the table being written plus the columns other tables look up, not the job.
+    Every column draws from its own random stream, so the data equal what `generate` returns."""
+    spec: DatasetSpec
+    anchor_rows: int
+    seed: int
+    user: str
+    job: str
+
+    def pieces(self) -> Iterator[tuple[GeneratedTable, pa.Table]]:
+        return _generate(self.spec, self.anchor_rows, self.seed, self.user, self.job)
 
 
 def root_seed(spec: DatasetSpec, seed: int, user: str, job: str) -> int:
@@ -78,7 +100,7 @@ def row_counts(spec: DatasetSpec, anchor_rows: int, root: int) -> tuple[dict[str
     return resolve_rows(spec, anchor_rows, draw), children
 
 
-def _column_order(spec: DatasetSpec) -> list[tuple[str, str]]:
+def _column_order(spec: DatasetSpec) -> tuple[list[tuple[str, str]], dict[tuple[str, str], set]]:
     deps: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for tname, table in spec.tables.items():
         for cname, col in table.columns.items():
@@ -103,13 +125,29 @@ def _column_order(spec: DatasetSpec) -> list[tuple[str, str]]:
             raise SpecError(f"columns depend on each other in a cycle: {stuck}")
         order.extend(ready)
         done.update(ready)
-    return order
+    return order, deps
 
 
-def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str) -> GeneratedDataset:
+def stream(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str) -> DatasetStream:
+    """The dataset as a stream of tables (write_bronze consumes it); the size is checked before anything is made."""
     if anchor_rows < 1:
         raise ValueError("anchor_rows must be at least 1")
     check_size(spec, anchor_rows)
+    return DatasetStream(spec, anchor_rows, seed, user, job)
+
+
+def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str) -> GeneratedDataset:
+    """The whole dataset in memory (tests, small jobs); Bronze is written from `stream`."""
+    tables, ledgers = {}, []
+    for gen, ledger in stream(spec, anchor_rows, seed, user, job).pieces():
+        tables[gen.name] = gen
+        ledgers.append(ledger)
+    ledger = pa.concat_tables([pa.Table.from_batches([], LEDGER_SCHEMA), *ledgers]).combine_chunks()
+    return GeneratedDataset(spec, seed, tables, ledger)
+
+
+def _generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str,
+              job: str) -> Iterator[tuple[GeneratedTable, pa.Table]]:
     root = root_seed(spec, seed, user, job)
     counts, children = row_counts(spec, anchor_rows, root)
     fk_parents = {
@@ -118,21 +156,36 @@ def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str
     }
     ctx = Context(counts, {}, {t: tb.columns[tb.primary_key].source.start for t, tb in spec.tables.items()},
                   children, fk_parents, spec.default_phone_region)
-    for tname, cname in _column_order(spec):
+    order, deps = _column_order(spec)
+    readers: dict[tuple[str, str], int] = {}  # column -> columns not yet made that read it
+    for need in deps.values():
+        for key in need:
+            readers[key] = readers.get(key, 0) + 1
+    left = {t: len(tb.columns) for t, tb in spec.tables.items()}
+    yielded: set[str] = set()
+
+    def release(key: tuple[str, str]) -> None:
+        if key[0] in yielded and not readers.get(key):
+            ctx.values.pop(key, None)
+
+    for tname, cname in order:
         col = spec.tables[tname].columns[cname]
         values = generate_column(tname, cname, col, ctx, rng_for(root, tname, cname))
         if col.type in (ColumnType.string, ColumnType.enum) and col.case in ("lower", "upper", "title"):
             values = apply_case(values, col.case)
         ctx.values[(tname, cname)] = values
-
-    tables, ledgers = {}, []
-    for tname in spec.tables:
-        clean = pa.table({c: ctx.values[(tname, c)] for c in spec.emitted(tname)})
-        gen = GeneratedTable(tname, clean)
-        ledgers.append(_inject(spec, gen, ctx, rng_for(root, tname, "__errors__")))
-        tables[tname] = gen
-    ledger = pa.concat_tables([pa.Table.from_batches([], LEDGER_SCHEMA), *ledgers]).combine_chunks()
-    return GeneratedDataset(spec, seed, tables, ledger)
+        for key in deps[(tname, cname)]:
+            readers[key] -= 1
+            release(key)
+        left[tname] -= 1
+        if left[tname]:
+            continue
+        gen = GeneratedTable(tname, pa.table({c: ctx.values[(tname, c)] for c in spec.emitted(tname)}))
+        ledger = _inject(spec, gen, ctx, rng_for(root, tname, "__errors__"))
+        yielded.add(tname)
+        for c in spec.tables[tname].columns:
+            release((tname, c))
+        yield gen, ledger
 
 
 def _candidates(spec: DatasetSpec, tname: str) -> list[tuple[str, ErrorKind, float]]:

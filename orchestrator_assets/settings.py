@@ -88,7 +88,6 @@ def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    storage_backend: str
     cleaning_engine: str
     warehouse: str
     duckdb_path: Path
@@ -105,7 +104,6 @@ def load_settings() -> Settings:
     data_dir = Path(os.environ.get("ORCHESTRATOR_DATA_DIR", PROJECT_DIR / "data")).resolve()
     return Settings(
         data_dir=data_dir,
-        storage_backend=_choice("STORAGE_BACKEND", "local", STORAGE_BACKENDS),
         cleaning_engine=_choice("CLEANING_ENGINE", "pandas", tuple(ENGINES)),
         warehouse=_choice("WAREHOUSE", "duckdb", WAREHOUSES),
         duckdb_path=Path(os.environ.get("DUCKDB_PATH", data_dir / "warehouse.duckdb")).resolve(),

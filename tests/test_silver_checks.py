@@ -2,7 +2,7 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestrator_assets.assets.silver import _duplicate_keys, _silver_schema
+from orchestrator_assets.assets.silver import _file_facts
 from orchestrator_assets.storage.local import LocalStorage
 
 
@@ -16,6 +16,7 @@ def test_duplicate_and_null_keys_are_counted_and_schema_comes_from_the_footer(tm
     _put(store, tmp_path, "s/dupes.parquet", pa.table({"order_id": pa.array([1, 2, 2, 3, None, 3], pa.int64()),
                                                         "x": ["a", "b", "c", "d", "e", "f"]}))
     _put(store, tmp_path, "s/unique.parquet", pa.table({"order_id": pa.array([1, 2, 3], pa.int64())}))
-    assert _duplicate_keys(store, "s/dupes.parquet", "order_id") == 3  # 2 twice, 3 twice, a null key
-    assert _duplicate_keys(store, "s/unique.parquet", "order_id") == 0
-    assert _silver_schema(store, "s/dupes.parquet") == pa.schema([("order_id", pa.int64()), ("x", pa.string())])
+    schema, dupes = _file_facts(store, "s/dupes.parquet", "order_id")
+    assert dupes == 3  # 2 twice, 3 twice, a null key
+    assert _file_facts(store, "s/unique.parquet", "order_id")[1] == 0
+    assert schema == pa.schema([("order_id", pa.int64()), ("x", pa.string())])

@@ -22,6 +22,7 @@ from ..cleaning.databricks import run_on_databricks
 from ..cleaning.engine import silver_schema, sum_by_rule
 from ..cleaning.publish import SilverVersion, require_silver
 from ..cleaning.run import PartitionResult, clean_partition, read_silver
+from ..cleaning.sql_rules import Dialect
 from ..cleaning.verdict import NO_LEDGER, judge
 from ..generation.bronze import Manifest, read_manifest
 from ..generation.integrity import BronzeIntegrityError
@@ -143,10 +144,9 @@ def _table_results(manifest: Manifest, result: PartitionResult, table: str, stor
         "rules_table": MetadataValue.md(rules_table(rules)), "rules": MetadataValue.json(rules),
     })
     expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)
-    schema = _silver_schema(store, current.key(table))
+    schema, dupes = _file_facts(store, current.key(table), plan.primary_key)
     yield AssetCheckResult(asset_key=silver_key(table), check_name="schema_matches_contract",
                            passed=schema.equals(expected), metadata={"schema": MetadataValue.text(str(schema))})
-    dupes = _duplicate_keys(store, current.key(table), plan.primary_key)
     yield AssetCheckResult(asset_key=silver_key(table), check_name="primary_key_unique", passed=dupes == 0,
                            metadata={"duplicate_keys": dupes})
     balance = stats["bronze_rows"] - stats["silver_rows"] - stats["quarantined_rows"]
@@ -155,19 +155,17 @@ def _table_results(manifest: Manifest, result: PartitionResult, table: str, stor
                                      "quarantined": stats["quarantined_rows"], "unaccounted": balance})
 
 
-def _silver_schema(store: Storage, key: str) -> pa.Schema:
-    """The published file's schema, from the Parquet footer: no row is read."""
-    with store.local_view([key]) as root:
-        return pq.read_schema(root / key).remove_metadata()
-
-
-def _duplicate_keys(store: Storage, key: str, primary_key: str) -> int:
-    """Rows minus distinct keys, counted by DuckDB over the Parquet file; a null key counts as a duplicate too."""
+def _file_facts(store: Storage, key: str, primary_key: str) -> tuple[pa.Schema, int]:
+    """The published file's schema (from the Parquet footer) and its rows minus distinct keys (counted by DuckDB;
+    a null key counts as a duplicate too), from one local view of the file: no table is read into memory."""
     with store.local_view([key]) as root, store.scratch() as spill:
+        path = root / key
+        schema = pq.read_schema(path).remove_metadata()
         con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(spill)})
         try:
-            column = '"' + primary_key.replace('"', '""') + '"'
-            return con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT {column}) FROM read_parquet(?)",
-                               [str(root / key)]).fetchone()[0]
+            column = Dialect().q(primary_key)
+            dupes = con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT {column}) FROM read_parquet(?)",
+                                [str(path)]).fetchone()[0]
         finally:
             con.close()
+    return schema, dupes

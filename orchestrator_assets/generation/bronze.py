@@ -146,7 +146,7 @@ def write_bronze(storage: Storage, ds: DatasetStream | GeneratedDataset, user: s
                     tables[gen.name] = _write_table(con, storage, tmp, gen, ds.spec, user, job, suffix, codec)
                     ledger_out.write_table(ledger_part)
                     ledger_rows += ledger_part.num_rows
-                    del gen, ledger_part
+                    del gen, ledger_part  # or the last table lives on while the next one is made
             ledger = {"key": layout.ledger_key(user, job), "rows": ledger_rows, "sha256": sha256_file(ledger_local)}
             ledger["bytes"] = storage.put_file(ledger["key"], ledger_local)
     finally:

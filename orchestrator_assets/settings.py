@@ -263,6 +263,8 @@ class MySQLSettings:
     port: int
     user: str
     database: str
+    # LOAD DATA LOCAL INFILE for the Silver load when the server allows it; off: batched inserts only.
+    local_infile: bool = True
 
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.port}/{self.database}"
@@ -277,7 +279,8 @@ def mysql_settings() -> MySQLSettings:
     if not _MYSQL_NAME.fullmatch(database):
         raise SettingsError(f"MYSQL_DATABASE={database!r} is not a plain database name (letters, digits, '_')")
     return MySQLSettings(host=_env("MYSQL_HOST") or "127.0.0.1", port=_positive_int("MYSQL_PORT", 3306),
-                         user=_env("MYSQL_USER") or "root", database=database)
+                         user=_env("MYSQL_USER") or "root", database=database,
+                         local_infile=_choice("MYSQL_LOCAL_INFILE", "on", ("on", "off")) == "on")
 
 
 @dataclass(frozen=True)

@@ -4,27 +4,50 @@ MySQL cannot read Parquet in object storage, so a partition's Silver is copied i
 (`silver_<table>`, all partitions side by side, keyed by pipeline_user/pipeline_job). One transaction per
 partition replaces that partition's rows in every table: a re-load never duplicates, a failed load leaves the
 previous rows, and other partitions are untouched, so partitions load in parallel.
+
+The Silver Parquet files are read one record batch at a time. Each batch goes in by `LOAD DATA LOCAL INFILE`
+from a temporary file (warehouse/tsv.py) when the client setting and the server allow it, else by batched
+INSERTs; the report says which, and why not the first.
 """
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..ids import check_id
 from ..settings import MySQLSettings
+from .tsv import write_batch
 
-BATCH_ROWS = 5_000
+BATCH_ROWS = 5_000  # rows per INSERT on the batched path
+CHUNK_ROWS = 50_000  # rows per LOAD DATA: one record batch, one temporary file, at a time
 # Text columns by what they hold; ids are [a-z0-9_-]{1,40}. A longer value fails the load, naming the column.
 TEXT_TYPES = {"enum": "VARCHAR(64)", "email": "VARCHAR(255)", "phone": "VARCHAR(32)", "string": "TEXT"}
 ARROW_TYPES = {pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
                pa.timestamp("us"): "DATETIME(6)"}
 PARTITION_COLUMNS = ("pipeline_user", "pipeline_job")
+# Strict whatever the server default: a value that does not fit fails instead of being cut. No
+# NO_BACKSLASH_ESCAPES: LOAD DATA's escape character is the backslash.
+SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+SCRATCH_ROOT = Path(tempfile.gettempdir()) / "orchestrator-mysql-load"
+# The server (or the client library) refusing LOAD DATA LOCAL: not the data's fault, so the batched path runs.
+# ER_NOT_ALLOWED_COMMAND, CR_LOAD_DATA_LOCAL_INFILE_REJECTED, ER_CLIENT_LOCAL_FILES_DISABLED (MySQL 8),
+# ER_LOAD_INFILE_CAPABILITY_DISABLED (MariaDB 10.4+).
+REFUSALS = {1148, 2068, 3948, 4166}
+# Where a server message names a column and a row: "for column 'email' at row 4" (MySQL) or
+# "for column `db`.`t`.`email` at row 4" (MariaDB).
+_COLUMN_AT_ROW = re.compile(r"for column (?:`[^`]*`\.)*[`']([^`']+)[`'] at row (\d+)")
 _pools: dict[tuple, object] = {}
 _pools_lock = threading.Lock()
 
@@ -37,6 +60,8 @@ class WarehouseError(RuntimeError):
 class LoadReport:
     rows: dict[str, int]
     seconds: float
+    method: str  # "bulk" (LOAD DATA LOCAL INFILE) or "batched" (multi-row INSERTs)
+    fallback_reason: str | None = None  # why a batched load did not go in bulk
 
 
 @dataclass(frozen=True)
@@ -89,11 +114,13 @@ def create_sql(table: str, schema: pa.Schema, layout: Layout) -> str:
 
 
 def _connect_args(settings: MySQLSettings) -> dict:
-    return {"host": settings.host, "port": settings.port, "user": settings.user,
+    args = {"host": settings.host, "port": settings.port, "user": settings.user,
             "password": os.environ.get("MYSQL_PASSWORD", ""), "database": settings.database,
-            "charset": "utf8mb4", "collation": "utf8mb4_bin", "autocommit": False,
-            # Strict whatever the server default: a value that does not fit fails instead of being cut.
-            "sql_mode": "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"}
+            "charset": "utf8mb4", "collation": "utf8mb4_bin", "autocommit": False, "sql_mode": SQL_MODE}
+    if settings.local_infile:
+        # Only files under the load's scratch folder: a server asking for any other file is refused.
+        args["allow_local_infile_in_path"] = str(SCRATCH_ROOT)
+    return args
 
 
 def _explain(err, settings: MySQLSettings) -> WarehouseError:
@@ -116,12 +143,12 @@ def connection(settings: MySQLSettings) -> Iterator:
     import mysql.connector
     from mysql.connector import pooling
 
-    key = (settings, os.environ.get("MYSQL_PASSWORD", ""))
+    args = _connect_args(settings)
+    key = tuple(sorted(args.items()))
     try:
         with _pools_lock:
             if key not in _pools:
-                _pools[key] = pooling.MySQLConnectionPool(pool_name=f"gold{len(_pools)}", pool_size=4,
-                                                          **_connect_args(settings))
+                _pools[key] = pooling.MySQLConnectionPool(pool_name=f"gold{len(_pools)}", pool_size=4, **args)
             pool = _pools[key]
         conn = pool.get_connection()
     except mysql.connector.Error as err:
@@ -132,53 +159,164 @@ def connection(settings: MySQLSettings) -> Iterator:
         conn.close()  # back to the pool
 
 
-def _check_partition_columns(name: str, data: pa.Table, user: str, job: str) -> None:
+class _BulkRefused(Exception):
+    pass
+
+
+class _ValueRejected(Exception):
+    """A LOAD DATA warning (or a row count short of the file's), failing the load as a strict INSERT would."""
+
+    def __init__(self, msg: str):
+        super().__init__(msg)
+        self.msg = msg
+
+
+def bulk_refusal(settings: MySQLSettings, server_local_infile: int) -> str | None:
+    """Why the load cannot use LOAD DATA LOCAL INFILE, from the client setting and the server's local_infile;
+    None when it can."""
+    if not settings.local_infile:
+        return "MYSQL_LOCAL_INFILE=off"
+    if not server_local_infile:
+        return (f"the server {settings.host}:{settings.port} has local_infile=OFF "
+                "(SET GLOBAL local_infile=1 allows bulk loads)")
+    return None
+
+
+def _check_partition_columns(name: str, batch: pa.RecordBatch, user: str, job: str) -> None:
     # The partition's delete touches only rows carrying its own user and job; a row naming another partition
     # would outlive every re-load of this one.
     for column, expected in zip(PARTITION_COLUMNS, (user, job), strict=True):
-        if column not in data.column_names:
+        if column not in batch.schema.names:
             raise WarehouseError(f"Silver table {name} has no {column} column")
-        if data.num_rows and set(data.column(column).unique().to_pylist()) != {expected}:
+        if batch.num_rows and set(batch.column(column).unique().to_pylist()) != {expected}:
             raise WarehouseError(f"Silver table {name} of {user}.{job} holds rows of another partition "
                                  f"(column {column})")
 
 
-def _rows(table: pa.Table) -> list[tuple]:
-    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    return list(zip(*columns, strict=True))
+def _described(batch: pa.RecordBatch, column: str, index: int, first_row: int) -> str:
+    value = repr(batch.column(column)[index].as_py())
+    value = value if len(value) <= 80 else value[:77] + "..."
+    return f"column {column}, value {value} (Silver row {first_row + index + 1})"
 
 
-def load_partition(settings: MySQLSettings, user: str, job: str, tables: Mapping[str, pa.Table],
+def _culprit(message: str, batch: pa.RecordBatch, first_row: int) -> str:
+    """The value a server message points at (column and row of the statement), for the error."""
+    found = _COLUMN_AT_ROW.search(message)
+    if not found:
+        return message
+    column, row = found.group(1), int(found.group(2))
+    if column not in batch.schema.names or not 1 <= row <= batch.num_rows:
+        return message
+    return f"{_described(batch, column, row - 1, first_row)}: {message}"
+
+
+def _check_doubles(batch: pa.RecordBatch, first_row: int) -> None:
+    # DOUBLE holds neither; the connector would send NaN as NULL, a silently wrong value.
+    for name in batch.schema.names:
+        if pa.types.is_floating(batch.schema.field(name).type):
+            bad = pc.indices_nonzero(pc.fill_null(pc.invert(pc.is_finite(batch.column(name))), False))
+            if len(bad):
+                raise _ValueRejected(f"{_described(batch, name, bad[0].as_py(), first_row)}: "
+                                     "MySQL has no NaN or infinite DOUBLE")
+
+
+def _insert(cursor, target: str, batch: pa.RecordBatch) -> None:
+    insert = (f"INSERT INTO `{target}` ({', '.join(f'`{c}`' for c in batch.schema.names)}) "
+              f"VALUES ({', '.join(['%s'] * batch.num_columns)})")
+    columns = [column.to_pylist() for column in batch.columns]
+    cursor.executemany(insert, list(zip(*columns, strict=True)))
+
+
+def _load_data(scratch: Path, cursor, target: str, batch: pa.RecordBatch) -> None:
+    import mysql.connector
+
+    path = scratch / f"{target}.tsv"
+    try:
+        with open(path, "wb") as out:
+            write_batch(batch, out)
+        try:
+            cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE `{target}` CHARACTER SET utf8mb4 "
+                           "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                           f"({', '.join(f'`{c}`' for c in batch.schema.names)})", (str(path),))
+        except mysql.connector.Error as err:
+            if err.errno in REFUSALS or "LOAD DATA LOCAL INFILE file request rejected" in str(err.msg):
+                raise _BulkRefused(f"the server refused LOAD DATA LOCAL INFILE: {err.msg}") from None
+            raise
+    finally:
+        path.unlink(missing_ok=True)
+    # With LOCAL the server cannot stop the file half-way, so it treats errors as IGNORE would: a value that
+    # does not fit, or a duplicate key, is only a warning (and a skipped or altered row). Any warning fails.
+    if cursor.warning_count:
+        cursor.execute("SHOW WARNINGS LIMIT 1")
+        level, code, message = cursor.fetchone()
+        cursor.fetchall()
+        raise _ValueRejected(f"{level} {code}: {message}")
+    if cursor.rowcount != batch.num_rows:
+        raise _ValueRejected(f"the server took {cursor.rowcount} of {batch.num_rows} rows")
+
+
+def _replace(conn, cursor, user: str, job: str, tables: Mapping[str, Path], bulk: bool) -> dict[str, int]:
+    """Replace (user, job)'s rows in every table in one transaction, by LOAD DATA (bulk) or by INSERTs."""
+    import mysql.connector
+
+    counts: dict[str, int] = {}
+    scratch = None
+    try:
+        if bulk:
+            SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix="load-", dir=SCRATCH_ROOT))
+        conn.start_transaction(isolation_level="READ COMMITTED")
+        for name, path in tables.items():
+            target = staging_table(name)
+            cursor.execute(f"DELETE FROM `{target}` WHERE pipeline_user = %s AND pipeline_job = %s", (user, job))
+            counts[name] = 0
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS if bulk else BATCH_ROWS):
+                _check_partition_columns(name, batch, user, job)
+                try:
+                    _check_doubles(batch, counts[name])
+                    if bulk:
+                        _load_data(scratch, cursor, target, batch)
+                    else:
+                        _insert(cursor, target, batch)
+                except (mysql.connector.Error, _ValueRejected) as err:
+                    raise WarehouseError(f"loading {user}.{job} into {target} failed, nothing was changed: "
+                                         f"{_culprit(str(err.msg), batch, counts[name])}") from None
+                counts[name] += batch.num_rows
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return counts
+
+
+def load_partition(settings: MySQLSettings, user: str, job: str, tables: Mapping[str, Path],
                    table_layouts: Mapping[str, Layout]) -> LoadReport:
-    """Replace (user, job)'s rows in every staging table, all or nothing."""
+    """Replace (user, job)'s rows in every staging table, all or nothing, from one Parquet file per table."""
     import mysql.connector
 
     check_id(user, "user"), check_id(job, "job")
-    for name, data in tables.items():
-        _check_partition_columns(name, data, user, job)
     started = time.perf_counter()
-    counts, current = {}, None
     with connection(settings) as conn:
         cursor = conn.cursor()
         try:
-            for name, data in tables.items():  # DDL commits by itself in MySQL, so it comes first
-                cursor.execute(create_sql(name, data.schema, table_layouts[name]))
-            conn.start_transaction(isolation_level="READ COMMITTED")
-            for name, data in tables.items():
-                current = name
-                target = staging_table(name)
-                cursor.execute(f"DELETE FROM `{target}` WHERE pipeline_user = %s AND pipeline_job = %s", (user, job))
-                insert = (f"INSERT INTO `{target}` ({', '.join(f'`{c}`' for c in data.column_names)}) "
-                          f"VALUES ({', '.join(['%s'] * data.num_columns)})")
-                for batch in data.to_batches(BATCH_ROWS):
-                    cursor.executemany(insert, _rows(pa.Table.from_batches([batch], data.schema)))
-                counts[name] = data.num_rows
-            conn.commit()
+            cursor.execute(f"SET SESSION sql_mode = '{SQL_MODE}'")  # a pooled session may have been reset
+            for name, path in tables.items():  # DDL commits by itself in MySQL, so it comes first
+                cursor.execute(create_sql(name, pq.read_schema(path), table_layouts[name]))
+            cursor.execute("SELECT @@GLOBAL.local_infile")
+            reason = bulk_refusal(settings, int(cursor.fetchone()[0]))
+            if reason is None:
+                try:
+                    counts = _replace(conn, cursor, user, job, tables, bulk=True)
+                    return LoadReport(counts, time.perf_counter() - started, "bulk")
+                except _BulkRefused as refused:  # rolled back: the whole partition goes again, batched
+                    reason = str(refused)
+            counts = _replace(conn, cursor, user, job, tables, bulk=False)
+            return LoadReport(counts, time.perf_counter() - started, "batched", reason)
         except mysql.connector.Error as err:
-            conn.rollback()
-            where = f" into {staging_table(current)}" if current else ""
-            raise WarehouseError(f"loading {user}.{job}{where} failed, nothing was changed: "
+            raise WarehouseError(f"loading {user}.{job} failed, nothing was changed: "
                                  f"{_explain(err, settings)}") from None
         finally:
             cursor.close()
-    return LoadReport(counts, time.perf_counter() - started)

@@ -306,3 +306,11 @@ def test_the_load_streams_record_batches_and_leaves_no_temporary_file(mariadb, g
     with pytest.raises(WarehouseError, match="email"):
         load_partition(mysql_settings(), "alice", "j1", files, layouts(spec))
     assert list(scratch.iterdir()) == []
+
+
+def test_an_unknown_local_infile_setting_is_refused_naming_it(monkeypatch):
+    from orchestrator_assets.settings import SettingsError
+
+    monkeypatch.setenv("MYSQL_LOCAL_INFILE", "maybe")
+    with pytest.raises(SettingsError, match="MYSQL_LOCAL_INFILE='maybe'"):
+        mysql_settings()

@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/audit.py --rows 100000
+	$(BIN)/python bench/e2e.py
 
 lint: setup
 	$(BIN)/ruff check orchestrator_assets tests bench

@@ -121,8 +121,8 @@ def write_bronze(storage: Storage, ds: DatasetStream | GeneratedDataset, user: s
                  compression: str = "none") -> tuple[Manifest, bool]:
     """Publish the dataset; returns (manifest, written). written is False when identical data was there.
 
-    Tables are written as the stream yields them and the ledger is appended as it goes, so nothing holds the
-    whole job: an existing identical partition is recognised before anything is generated."""
+    Blocks of tables are written as the stream yields them and the ledger is appended as it goes, so nothing holds
+    the whole job: an existing identical partition is recognised before anything is generated."""
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}")
     suffix, codec = COMPRESSIONS[compression]

@@ -337,12 +337,90 @@ def test_stream_drops_a_table_once_no_later_column_reads_it(spec, monkeypatch):
     seen = []
     real = generator._inject
 
-    def spy(spec_, gen, ctx, rng):
+    def spy(spec_, gen, ctx, *args):
         seen.append({t for t, _ in ctx.values})
-        return real(spec_, gen, ctx, rng)
+        return real(spec_, gen, ctx, *args)
 
     monkeypatch.setattr(generator, "_inject", spy)
     names = [gen.name for gen, _ in generator.stream(spec, 500, 1, "u", "j").pieces()]
     # The last table is made while holding columns of at most the tables it or later ones read, not all of them.
     assert len(seen[-1]) < len(names)
     assert sorted(names) == sorted(spec.tables)
+
+
+# ---- tables made in blocks: the output does not depend on how it is read ---------------------------------
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 1,000 rows, so a 3,500-order job spans several blocks in every large table."""
+    from orchestrator_assets.generation import blocks
+
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 1_000)
+
+
+def _lines(store, manifest, table):
+    return b"".join(store.get_bytes(p["key"]) for p in manifest.tables[table]["parts"]).splitlines()
+
+
+def test_blocks_give_the_same_bronze_whatever_chunks_it_is_written_in(small_blocks, spec, tmp_path, monkeypatch):
+    from orchestrator_assets.generation import bronze
+    from orchestrator_assets.generation.generator import stream
+
+    written = {}
+    for name, part_rows, make in [("whole", 1_000_000, generate), ("blocks", 1_000, stream), ("odd", 700, stream)]:
+        monkeypatch.setattr(bronze, "ROWS_PER_PART", part_rows)
+        store = LocalStorage(tmp_path / name)
+        manifest, _ = write_bronze(store, make(spec, 3_500, 5, "u", "j"), "u", "j", 3_500)
+        written[name] = (store, manifest)
+    whole_store, whole = written["whole"]
+    assert whole.tables["orders"]["rows"] > 3_500 and len(whole.tables["orders"]["parts"]) == 1
+    for name in ("blocks", "odd"):
+        store, manifest = written[name]
+        assert len(manifest.tables["orders"]["parts"]) >= 4, name
+        for table in spec.tables:
+            assert _lines(store, manifest, table) == _lines(whole_store, whole, table), (name, table)
+        assert read_ledger(store, manifest).equals(read_ledger(whole_store, whole)), name
+    # Same blocks, same part size: the very same files, ledger included.
+    assert written["blocks"][1].data["ledger"]["sha256"] == written["odd"][1].data["ledger"]["sha256"]
+
+
+def test_errors_of_every_block_point_at_their_bronze_line(small_blocks, spec, tmp_path):
+    """Ledger rows count over the whole table, duplicates follow the last block, and the rate holds per table."""
+    store = LocalStorage(tmp_path)
+    ds = generate(spec, 3_500, 5, "u", "j")
+    manifest, _ = write_bronze(store, ds, "u", "j", 3_500)
+    ledger = read_ledger(store, manifest).to_pandas()
+    for name, gen in ds.tables.items():
+        table = spec.tables[name]
+        records = [json.loads(line) for line in _lines(store, manifest, name)]
+        entries = ledger[ledger.table == name]
+        for e in entries[entries.column != ROW_LEVEL].itertuples():
+            rec = records[e.bronze_row]
+            if e.column != table.primary_key:
+                assert rec[table.primary_key] == e.row_key, (name, e)
+            if isinstance(rec[e.column], str):
+                assert rec[e.column] == e.dirty_value, (name, e)
+        dups = entries[entries.column == ROW_LEVEL]
+        assert sorted(dups.bronze_row) == list(range(gen.clean.num_rows, gen.bronze_rows)), name
+        for e in dups.itertuples():
+            assert records[e.bronze_row][table.primary_key] == e.row_key, (name, e)
+        if gen.clean.num_rows > 3_000:  # several blocks: still 30% of the table's rows carry an error
+            assert abs(entries.row_key.nunique() / gen.clean.num_rows - 0.3) < 0.02, name
+    kinds = set(ledger.error_kind)
+    assert {"exact_duplicate", "near_duplicate", "orphan_fk", "idn_email"} <= kinds
+
+
+def test_stream_holds_a_block_not_the_job(small_blocks, spec):
+    """Arrow memory while streaming stays a small fraction of the whole dataset's: finished blocks are released."""
+    from orchestrator_assets.generation.generator import stream
+
+    generate(spec, 200, 1, "u", "warm")  # value pools, cached once per process
+    base = pa.total_allocated_bytes()
+    ds = generate(spec, 20_000, 1, "u", "j")
+    whole = pa.total_allocated_bytes() - base
+    del ds
+    base, peak, most = pa.total_allocated_bytes(), 0, 0
+    for gen, ledger in stream(spec, 20_000, 1, "u", "j").pieces():
+        peak, most = max(peak, pa.total_allocated_bytes() - base), max(most, gen.clean.num_rows)
+        del gen, ledger
+    assert most == 1_000
+    assert peak < whole / 5, (peak, whole)

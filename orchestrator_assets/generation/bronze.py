@@ -17,12 +17,14 @@ import pyarrow.parquet as pq
 
 from .. import layout
 from ..storage.base import Storage, sha256_file
+from .blocks import BLOCK_ROWS
 from .generator import LEDGER_SCHEMA, DatasetStream, GeneratedDataset, GeneratedTable, bronze_columns
 from .integrity import BronzeCheck, PartScan, read_lines, scan_file, scan_part, with_reasons
 from .manifest import check
 from .spec import DatasetSpec, parse_spec
 
-ROWS_PER_PART = 1_000_000
+ROWS_PER_PART = BLOCK_ROWS  # lines per part; with parts the size of a block, no part spans two blocks
+LEDGER_GROUP_ROWS = 1 << 20  # pyarrow's own default row group, so a table's ledger is cut where it always was
 COMPRESSIONS = {"none": ("jsonl", "uncompressed"), "gzip": ("jsonl.gz", "gzip")}
 
 
@@ -119,8 +121,8 @@ def write_bronze(storage: Storage, ds: DatasetStream | GeneratedDataset, user: s
                  compression: str = "none") -> tuple[Manifest, bool]:
     """Publish the dataset; returns (manifest, written). written is False when identical data was there.
 
-    Tables are written as the stream yields them and the ledger is appended as it goes, so nothing holds the
-    whole job: an existing identical partition is recognised before anything is generated."""
+    Blocks of tables are written as the stream yields them and the ledger is appended as it goes, so nothing holds
+    the whole job: an existing identical partition is recognised before anything is generated."""
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}")
     suffix, codec = COMPRESSIONS[compression]
@@ -141,12 +143,19 @@ def write_bronze(storage: Storage, ds: DatasetStream | GeneratedDataset, user: s
     try:
         with storage.scratch() as tmp:
             ledger_local = tmp / "ledger.parquet"
-            with pq.ParquetWriter(ledger_local, LEDGER_SCHEMA, compression="zstd") as ledger_out:
+            with pq.ParquetWriter(ledger_local, LEDGER_SCHEMA, compression="zstd") as ledger_file:
+                writer, ledger_out = None, _LedgerWriter(ledger_file)
                 for gen, ledger_part in ds.pieces():
-                    tables[gen.name] = _write_table(con, storage, tmp, gen, ds.spec, user, job, suffix, codec)
-                    ledger_out.write_table(ledger_part)
+                    if writer is None:
+                        writer = _TableWriter(con, storage, tmp, gen.name, user, job, suffix, codec)
+                    writer.add(gen)
+                    ledger_out.add(ledger_part)
                     ledger_rows += ledger_part.num_rows
-                    del gen, ledger_part  # or the last table lives on while the next one is made
+                    if gen.last:
+                        tables[gen.name] = writer.finish(ds.spec.emitted(gen.name))
+                        writer = None
+                        ledger_out.flush()
+                    del gen, ledger_part  # or the last block lives on while the next one is made
             ledger = {"key": layout.ledger_key(user, job), "rows": ledger_rows, "sha256": sha256_file(ledger_local)}
             ledger["bytes"] = storage.put_file(ledger["key"], ledger_local)
     finally:
@@ -160,28 +169,69 @@ def write_bronze(storage: Storage, ds: DatasetStream | GeneratedDataset, user: s
     return manifest, True
 
 
-def _write_table(con: duckdb.DuckDBPyConnection, storage: Storage, tmp: Path, gen: GeneratedTable,
-                 spec: DatasetSpec, user: str, job: str, suffix: str, codec: str) -> dict[str, Any]:
-    name = gen.name
-    bronze = bronze_columns(gen)
-    con.register("bronze_src", bronze)
-    parts = []
-    try:
-        for i, offset in enumerate(range(0, max(bronze.num_rows, 1), ROWS_PER_PART)):
-            local = tmp / f"{name}-{i}.{suffix}"
-            con.execute(
-                f"COPY (SELECT {_select_sql(bronze)} FROM bronze_src LIMIT {ROWS_PER_PART} OFFSET {offset}) "
-                f"TO '{local}' (FORMAT JSON, COMPRESSION {codec})"
-            )
-            key = layout.bronze_part(name, user, job, i, suffix)
-            digest = sha256_file(local)
-            lines = min(ROWS_PER_PART, bronze.num_rows - offset)
-            parts.append({"key": key, "bytes": storage.put_file(key, local), "sha256": digest, "lines": lines})
-            local.unlink(missing_ok=True)  # a local store moves it; the others copy it
-    finally:
-        con.unregister("bronze_src")
-    storage.replace_prefix(layout.bronze_prefix(name, user, job), [p["key"] for p in parts])
-    return {"rows": bronze.num_rows, "clean_rows": gen.clean.num_rows, "columns": spec.emitted(name), "parts": parts}
+class _LedgerWriter:
+    """The ledger in row groups of a table's entries, cut every LEDGER_GROUP_ROWS: the same file whether a table's
+    entries come in one piece or block by block."""
+
+    def __init__(self, out: pq.ParquetWriter):
+        self.out, self.pending, self.rows = out, [], 0
+
+    def add(self, part: pa.Table) -> None:
+        self.pending.append(part)
+        self.rows += part.num_rows
+        if self.rows >= LEDGER_GROUP_ROWS:
+            whole = pa.concat_tables(self.pending)
+            cut = self.rows - self.rows % LEDGER_GROUP_ROWS
+            self._write(whole.slice(0, cut))
+            self.pending, self.rows = [whole.slice(cut)], self.rows - cut
+
+    def flush(self) -> None:
+        if self.rows:
+            self._write(pa.concat_tables(self.pending))
+        self.pending, self.rows = [], 0
+
+    def _write(self, table: pa.Table) -> None:
+        self.out.write_table(table.combine_chunks(), row_group_size=LEDGER_GROUP_ROWS)
+
+
+class _TableWriter:
+    """A table's Bronze parts, written as its blocks arrive: each block is cut into parts of ROWS_PER_PART lines."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, storage: Storage, tmp: Path, name: str, user: str, job: str,
+                 suffix: str, codec: str):
+        self.con, self.storage, self.tmp, self.name = con, storage, tmp, name
+        self.user, self.job, self.suffix, self.codec = user, job, suffix, codec
+        self.parts: list[dict[str, Any]] = []
+        self.rows = self.clean_rows = 0
+
+    def add(self, gen: GeneratedTable) -> None:
+        bronze = bronze_columns(gen)
+        self.con.register("bronze_src", bronze)
+        try:
+            # A table without rows still gets its one (empty) part.
+            for offset in range(0, max(bronze.num_rows, 0 if self.parts else 1), ROWS_PER_PART):
+                self._part(bronze, offset)
+        finally:
+            self.con.unregister("bronze_src")
+        self.rows += bronze.num_rows
+        self.clean_rows += gen.clean.num_rows
+
+    def _part(self, bronze: pa.Table, offset: int) -> None:
+        i = len(self.parts)
+        local = self.tmp / f"{self.name}-{i}.{self.suffix}"
+        self.con.execute(
+            f"COPY (SELECT {_select_sql(bronze)} FROM bronze_src LIMIT {ROWS_PER_PART} OFFSET {offset}) "
+            f"TO '{local}' (FORMAT JSON, COMPRESSION {self.codec})"
+        )
+        key = layout.bronze_part(self.name, self.user, self.job, i, self.suffix)
+        digest = sha256_file(local)
+        lines = min(ROWS_PER_PART, bronze.num_rows - offset)
+        self.parts.append({"key": key, "bytes": self.storage.put_file(key, local), "sha256": digest, "lines": lines})
+        local.unlink(missing_ok=True)  # a local store moves it; the others copy it
+
+    def finish(self, columns: list[str]) -> dict[str, Any]:
+        self.storage.replace_prefix(layout.bronze_prefix(self.name, self.user, self.job), [p["key"] for p in self.parts])
+        return {"rows": self.rows, "clean_rows": self.clean_rows, "columns": columns, "parts": self.parts}
 
 
 def read_ledger(storage: Storage, manifest: Manifest) -> pa.Table:

@@ -1,6 +1,7 @@
 """Turn a dataset spec into clean tables, their dirty Bronze rendering and the error ledger."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .blocks import Blocks, block_rng, spans
 from .dirty import Dirty, as_text, corrupt, eligible, expected_text
 from .sizing import check_size, resolve_rows
 from .spec import (
@@ -26,7 +28,7 @@ from .spec import (
     Template,
     expr_columns,
 )
-from .values import Context, apply_case, generate_column, rng_for
+from .values import Context, rng_for
 
 LEDGER_SCHEMA = pa.schema([
     ("table", pa.string()), ("row_key", pa.int64()), ("column", pa.string()), ("error_kind", pa.string()),
@@ -40,15 +42,25 @@ ROW_LEVEL = "*"
 
 @dataclass
 class GeneratedTable:
+    """A table, or one block of it: `clean` holds rows start .. start + len of a table of `table_rows` rows."""
     name: str
     clean: pa.Table  # one row per entity, typed, canonical values
-    dirty: dict[str, tuple[np.ndarray, Dirty]] = field(default_factory=dict)  # column -> (rows, dirty)
-    duplicates: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows re-sent at the end
+    dirty: dict[str, tuple[np.ndarray, Dirty]] = field(default_factory=dict)  # column -> (rows of clean, dirty)
+    # Rows re-sent after the clean ones (rows of the whole table); a stream's last block carries the table's.
+    duplicates: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     near: dict[str, tuple[np.ndarray, pa.Array]] = field(default_factory=dict)  # column -> (dup rows, text)
+    start: int = 0
+    table_rows: int | None = None  # None: clean is the whole table
+    resent: pa.Table | None = None  # clean values of `duplicates` when they are not all in `clean`
 
     @property
     def bronze_rows(self) -> int:
         return self.clean.num_rows + len(self.duplicates)
+
+    @property
+    def last(self) -> bool:
+        """Whether this piece ends its table."""
+        return self.table_rows is None or self.start + self.clean.num_rows >= self.table_rows
 
 
 @dataclass
@@ -70,9 +82,9 @@ class GeneratedDataset:
 
 @dataclass
 class DatasetStream:
-    """The dataset one table at a time: a table's columns are dropped once it is yielded and no later column
-    reads them, so memory holds the table being written plus the columns other tables look up, not the job.
-    Every column draws from its own random stream, so the data equal what `generate` returns."""
+    """The dataset one block of a table at a time (generation/blocks.py): memory holds the block being made plus
+    the columns other tables look up, not the job. Every column of every block draws from its own random stream,
+    so the data equal what `generate` returns."""
     spec: DatasetSpec
     anchor_rows: int
     seed: int
@@ -80,6 +92,8 @@ class DatasetStream:
     job: str
 
     def pieces(self) -> Iterator[tuple[GeneratedTable, pa.Table]]:
+        """Each block of each table with its part of the ledger; a table's blocks come in order, one table after
+        another, and the last block of a table carries the rows re-sent at its end."""
         return _generate(self.spec, self.anchor_rows, self.seed, self.user, self.job)
 
 
@@ -89,12 +103,13 @@ def root_seed(spec: DatasetSpec, seed: int, user: str, job: str) -> int:
 
 
 def row_counts(spec: DatasetSpec, anchor_rows: int, root: int) -> tuple[dict[str, int], dict[str, tuple[str, np.ndarray]]]:
+    """Rows per table, and for children_of tables (via column, children up to and including each parent)."""
     children: dict[str, tuple[str, np.ndarray]] = {}
 
     def draw(name: str, rows: Rows, parents: int) -> int:
         rng = rng_for(root, name, "__rows__")
         per_parent = rng.integers(rows.min_children, rows.max_children + 1, parents)
-        children[name] = (rows.via, np.repeat(np.arange(parents), per_parent))
+        children[name] = (rows.via, np.cumsum(per_parent))
         return int(per_parent.sum())
 
     return resolve_rows(spec, anchor_rows, draw), children
@@ -138,12 +153,25 @@ def stream(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str) 
 
 def generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str, job: str) -> GeneratedDataset:
     """The whole dataset in memory (tests, small jobs); Bronze is written from `stream`."""
-    tables, ledgers = {}, []
+    tables: dict[str, list[GeneratedTable]] = {}
+    ledgers = []
     for gen, ledger in stream(spec, anchor_rows, seed, user, job).pieces():
-        tables[gen.name] = gen
+        tables.setdefault(gen.name, []).append(gen)
         ledgers.append(ledger)
     ledger = pa.concat_tables([pa.Table.from_batches([], LEDGER_SCHEMA), *ledgers]).combine_chunks()
-    return GeneratedDataset(spec, seed, tables, ledger)
+    return GeneratedDataset(spec, seed, {name: _joined(blocks) for name, blocks in tables.items()}, ledger)
+
+
+def _joined(blocks: list[GeneratedTable]) -> GeneratedTable:
+    """A table's blocks as one table."""
+    if len(blocks) == 1:
+        return dataclasses.replace(blocks[0], table_rows=None, resent=None)
+    whole = GeneratedTable(blocks[0].name, pa.concat_tables([b.clean for b in blocks]).combine_chunks(),
+                           duplicates=blocks[-1].duplicates, near=blocks[-1].near)
+    for b in blocks:
+        for cname, (idx, dirty) in b.dirty.items():
+            _merge(whole.dirty, cname, idx + b.start, dirty)
+    return whole
 
 
 def _generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str,
@@ -157,35 +185,72 @@ def _generate(spec: DatasetSpec, anchor_rows: int, seed: int, user: str,
     ctx = Context(counts, {}, {t: tb.columns[tb.primary_key].source.start for t, tb in spec.tables.items()},
                   children, fk_parents, spec.default_phone_region)
     order, deps = _column_order(spec)
-    readers: dict[tuple[str, str], int] = {}  # column -> columns not yet made that read it
-    for need in deps.values():
-        for key in need:
-            readers[key] = readers.get(key, 0) + 1
+    blocks = Blocks(spec, root, ctx, order, deps)
+    # The steps in column order: make a shared column whole, or write a table once all its columns can be made.
+    steps: list[tuple[str, str | None, set]] = []
+    made: set[tuple[str, str]] = set()
     left = {t: len(tb.columns) for t, tb in spec.tables.items()}
-    yielded: set[str] = set()
-
-    def release(key: tuple[str, str]) -> None:
-        if key[0] in yielded and not readers.get(key):
-            ctx.values.pop(key, None)
-
     for tname, cname in order:
-        col = spec.tables[tname].columns[cname]
-        values = generate_column(tname, cname, col, ctx, rng_for(root, tname, cname))
-        if col.type in (ColumnType.string, ColumnType.enum) and col.case in ("lower", "upper", "title"):
-            values = apply_case(values, col.case)
-        ctx.values[(tname, cname)] = values
-        for key in deps[(tname, cname)]:
-            readers[key] -= 1
-            release(key)
+        if (tname, cname) in blocks.shared:
+            steps.append((tname, cname, blocks.reads_to_make(tname, cname, made)))
+            made.add((tname, cname))
         left[tname] -= 1
-        if left[tname]:
-            continue
-        gen = GeneratedTable(tname, pa.table({c: ctx.values[(tname, c)] for c in spec.emitted(tname)}))
-        ledger = _inject(spec, gen, ctx, rng_for(root, tname, "__errors__"))
-        yielded.add(tname)
-        for c in spec.tables[tname].columns:
-            release((tname, c))
+        if not left[tname]:
+            steps.append((tname, None, blocks.reads(tname, spec.emitted(tname), made)))
+    readers: dict[tuple[str, str], int] = dict.fromkeys(made, 0)  # shared column -> steps still to read it
+    for *_, reads in steps:
+        for key in reads:
+            readers[key] += 1
+    for tname, cname, reads in steps:
+        if cname is not None:
+            blocks.make_shared(tname, cname)
+        else:
+            yield from _table(spec, blocks, tname)
+        for key in reads | ({(tname, cname)} if cname else set()):
+            readers[key] -= key in reads
+            if not readers[key]:
+                ctx.values.pop(key, None)  # type: ignore[attr-defined]
+
+
+def _table(spec: DatasetSpec, blocks: Blocks, tname: str) -> Iterator[tuple[GeneratedTable, pa.Table]]:
+    """The table block by block with each block's errors; duplicates are re-sent after the last block."""
+    ctx, table, rows = blocks.ctx, spec.tables[tname], blocks.ctx.rows[tname]
+    rate = spec.error_rate if table.error_rate is None else table.error_rate
+    emitted = spec.emitted(tname)
+    tail: list[GeneratedTable] = []  # each block's re-sent rows
+    resent = 0
+    for b, first, n in spans(rows):
+        values = blocks.block(tname, b, first, n, emitted)
+        gen = GeneratedTable(tname, pa.table({c: values.column(tname, c) for c in emitted}), start=first,
+                             table_rows=rows)
+        # Cumulative rounding: the table as a whole gets round(rate * rows) dirty rows, whatever its blocks.
+        n_dirty = round(rate * (first + n)) - round(rate * first)
+        ledger = _inject(spec, gen, ctx, block_rng(blocks.root, tname, "__errors__", b), n_dirty, rows + resent)
+        del values
+        if len(gen.duplicates):
+            tail.append(GeneratedTable(tname, gen.clean.take(pa.array(gen.duplicates)), duplicates=gen.duplicates + first,
+                                       near=gen.near))
+            resent += len(gen.duplicates)
+            gen.duplicates, gen.near = np.empty(0, np.int64), {}
+        if gen.last and tail:
+            _attach(gen, tail)
         yield gen, ledger
+
+
+def _attach(gen: GeneratedTable, tail: list[GeneratedTable]) -> None:
+    """Give the last block the rows re-sent at the end of the table."""
+    gen.duplicates = np.concatenate([t.duplicates for t in tail])
+    gen.resent = pa.concat_tables([t.clean for t in tail])
+    offset = 0
+    for t in tail:
+        for cname, (rows, text) in t.near.items():
+            if cname in gen.near:
+                old_rows, old_text = gen.near[cname]
+                rows, text = np.concatenate([old_rows, rows + offset]), pa.concat_arrays([old_text, text])
+            else:
+                rows = rows + offset
+            gen.near[cname] = (rows, text)
+        offset += len(t.duplicates)
 
 
 def _candidates(spec: DatasetSpec, tname: str) -> list[tuple[str, ErrorKind, float]]:
@@ -198,12 +263,12 @@ def _candidates(spec: DatasetSpec, tname: str) -> list[tuple[str, ErrorKind, flo
     return out
 
 
-def _inject(spec: DatasetSpec, gen: GeneratedTable, ctx: Context, rng: np.random.Generator) -> pa.Table:
+def _inject(spec: DatasetSpec, gen: GeneratedTable, ctx: Context, rng: np.random.Generator, n_dirty: int,
+            tail_at: int) -> pa.Table:
+    """Put `n_dirty` rows' errors into the block `gen`; its duplicates are re-sent from Bronze row `tail_at` on."""
     table = spec.tables[gen.name]
     n = gen.clean.num_rows
     cands = _candidates(spec, gen.name)
-    rate = spec.error_rate if table.error_rate is None else table.error_rate
-    n_dirty = round(rate * n)
     if not cands or n_dirty == 0:
         return pa.Table.from_batches([], LEDGER_SCHEMA)
     rows = np.sort(rng.choice(n, n_dirty, replace=False))
@@ -239,10 +304,10 @@ def _inject(spec: DatasetSpec, gen: GeneratedTable, ctx: Context, rng: np.random
         expected = expected_text(kind, clean.filter(pa.array(changed)), clean_text.filter(pa.array(changed)))
         clean_text = clean_text.filter(pa.array(changed))
         _merge(gen.dirty, cname, idx, dirty)
-        parts.append(_ledger_part(gen.name, keys.take(pa.array(idx)), cname, kind.value, clean_text, dirty.text, idx,
-                                  expected))
+        parts.append(_ledger_part(gen.name, keys.take(pa.array(idx)), cname, kind.value, clean_text, dirty.text,
+                                  idx + gen.start, expected))
     if dup_rows:
-        parts.append(_duplicates(spec, gen, np.concatenate(dup_rows), np.concatenate(dup_kinds), keys, rng))
+        parts.append(_duplicates(spec, gen, np.concatenate(dup_rows), np.concatenate(dup_kinds), keys, rng, tail_at))
     return pa.concat_tables(parts)
 
 
@@ -285,13 +350,14 @@ def _ledger_part(table, keys, column, kinds: str | list[str], clean_text, dirty_
     }, schema=LEDGER_SCHEMA)
 
 
-def _duplicates(spec, gen: GeneratedTable, src_rows: np.ndarray, kinds: np.ndarray, keys, rng) -> pa.Table:
-    """Re-send chosen rows at the end of the table; near duplicates are older versions."""
+def _duplicates(spec, gen: GeneratedTable, src_rows: np.ndarray, kinds: np.ndarray, keys, rng, tail_at: int) -> pa.Table:
+    """Re-send chosen rows of the block at the end of the table, from Bronze row `tail_at` on; near duplicates are
+    older versions."""
     table = spec.tables[gen.name]
     order = np.argsort(src_rows, kind="stable")
     src_rows, kinds = src_rows[order], kinds[order]
     gen.duplicates = src_rows
-    dup_pos = np.arange(len(src_rows)) + gen.clean.num_rows
+    dup_pos = np.arange(len(src_rows)) + tail_at
     dirty_text = pa.nulls(len(src_rows), pa.string())
     near = kinds == ErrorKind.near_duplicate.value
     if near.any():
@@ -320,7 +386,9 @@ def bronze_columns(gen: GeneratedTable) -> pa.Table:
     for cname in base.column_names:
         values = base.column(cname).combine_chunks()
         if len(gen.duplicates):
-            values = pa.concat_arrays([values, values.take(pa.array(gen.duplicates))])
+            again = (values.take(pa.array(gen.duplicates)) if gen.resent is None
+                     else gen.resent.column(cname).combine_chunks())
+            values = pa.concat_arrays([values, again])
         out[cname] = values
         if cname in gen.dirty or cname in gen.near:
             idx, dirty = gen.dirty.get(cname, (np.empty(0, np.int64), Dirty(pa.array([], pa.string()), np.empty(0, bool))))

@@ -11,6 +11,7 @@ import operator
 import re
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -97,17 +98,27 @@ def rng_for(root: int, *names: str) -> np.random.Generator:
 
 @dataclass
 class Context:
-    """What a column's source may read: sizes and already generated columns of every table."""
+    """What a column's source may read: sizes, and the already generated columns: those of the block being made
+    for its own table, whole columns for the ones other tables look up."""
 
     rows: dict[str, int]
-    values: dict[tuple[str, str], pa.Array]
+    values: Mapping[tuple[str, str], pa.Array]
     key_start: dict[str, int]
-    children: dict[str, tuple[str, np.ndarray]]  # table -> (via column, parent index per row)
+    children: dict[str, tuple[str, np.ndarray]]  # table -> (via column, cumulative children up to each parent)
     fk_parents: dict[tuple[str, str], str]  # (table, column) -> parent table
     default_phone_region: str = "US"
+    span: tuple[int, int] | None = None  # (first row, rows) of the block being made; None: the whole table
+    shared: Mapping[tuple[str, str], pa.Array] | None = None  # whole columns, when `values` holds a block
 
     def column(self, table: str, column: str) -> pa.Array:
         return self.values[(table, column)]
+
+    def whole_column(self, table: str, column: str) -> pa.Array:
+        """All rows of a column (a lookup reads its parent by key, whichever block it is in)."""
+        return (self.values if self.shared is None else self.shared)[(table, column)]
+
+    def block(self, table: str) -> tuple[int, int]:
+        return self.span if self.span is not None else (0, self.rows[table])
 
 
 def _parent_index(ctx: Context, fk: pa.Array, parent: str) -> pa.Array:
@@ -161,10 +172,11 @@ _PLACEHOLDER = re.compile(r"({[a-z][a-z0-9_]*})")
 
 
 def generate_column(table: str, name: str, col: Column, ctx: Context, rng: np.random.Generator) -> pa.Array:
-    n = ctx.rows[table]
+    """The column's values for the rows of `ctx.block(table)`; aggregates are made by the caller (accumulate)."""
+    first, n = ctx.block(table)
     src = col.source
     if isinstance(src, Sequence):
-        return pa.array(np.arange(src.start, src.start + n, dtype=np.int64))
+        return pa.array(np.arange(src.start + first, src.start + first + n, dtype=np.int64))
     if isinstance(src, FakerPool):
         pool = faker_pool(src.provider, src.locale, src.pool_size)
         return pool.take(pa.array(rng.integers(0, len(pool), n)))
@@ -203,7 +215,7 @@ def generate_column(table: str, name: str, col: Column, ctx: Context, rng: np.ra
     if isinstance(src, Lookup):
         fk = ctx.column(table, src.via)
         parent = _fk_parent(table, src.via, ctx)
-        return ctx.column(parent, src.column).take(_parent_index(ctx, fk, parent))
+        return ctx.whole_column(parent, src.column).take(_parent_index(ctx, fk, parent))
     if isinstance(src, After):
         base = _as_seconds(ctx.column(table, src.column))
         offset = rng.uniform(src.min_hours * 3600, src.max_hours * 3600, n).astype(np.int64)
@@ -211,10 +223,8 @@ def generate_column(table: str, name: str, col: Column, ctx: Context, rng: np.ra
     if isinstance(src, Expr):
         vals = evaluate(src.expr, lambda c: _numeric(ctx.column(table, c)))
         return pa.array(_round(np.broadcast_to(vals, (n,)).astype(float), src.decimals))
-    if isinstance(src, Aggregate):
-        return _aggregate(table, src, ctx)
     if isinstance(src, Template):
-        return _template(table, src, ctx, email=col.type == ColumnType.email)
+        return _template(table, src, ctx, n, email=col.type == ColumnType.email)
     if isinstance(src, Phone):
         numbers = phones.pool(phones.region_for(src.country_code, col.region, ctx.default_phone_region))
         return numbers.take(pa.array(rng.integers(0, len(numbers), n)))
@@ -226,13 +236,13 @@ def _fk_parent(table: str, column: str, ctx: Context) -> str:
 
 
 def _foreign_key(table: str, name: str, src: ForeignKey, ctx: Context, rng: np.random.Generator) -> pa.Array:
-    n, parents, start = ctx.rows[table], ctx.rows[src.table], ctx.key_start[src.table]
+    (first, n), parents, start = ctx.block(table), ctx.rows[src.table], ctx.key_start[src.table]
     child = ctx.children.get(table)
     if child and child[0] == name:
-        idx = child[1]
+        idx = np.searchsorted(child[1], np.arange(first, first + n), side="right")
     elif src.distribution == "zipf":
         ranks = (rng.zipf(src.zipf_a, n) - 1) % parents
-        idx = rng_for(parents, src.table, "popularity").permutation(parents)[ranks]
+        idx = _popularity(parents, src.table)[ranks]
     else:
         idx = rng.integers(0, parents, n)
     keys = idx.astype(np.int64) + start
@@ -240,22 +250,37 @@ def _foreign_key(table: str, name: str, src: ForeignKey, ctx: Context, rng: np.r
     return pa.array(keys, mask=mask)
 
 
-def _aggregate(table: str, src: Aggregate, ctx: Context) -> pa.Array:
-    n = ctx.rows[table]
+@functools.lru_cache(maxsize=8)
+def _popularity(parents: int, table: str) -> np.ndarray:
+    """Which parent has each popularity rank: fixed per parent table, so every block of every child agrees."""
+    return rng_for(parents, table, "popularity").permutation(parents)
+
+
+def aggregate_start(src: Aggregate, parents: int) -> np.ndarray:
+    return np.full(parents, -np.inf if src.agg == "max" else np.inf) if src.agg in ("max", "min") else np.zeros(parents)
+
+
+def accumulate(out: np.ndarray, src: Aggregate, parent: str, ctx: Context) -> None:
+    """Fold one block of the child table (in `ctx`) into the parents' running aggregate `out`."""
     fk = ctx.column(src.table, src.via)
-    idx = _parent_index(ctx, fk, table).to_numpy(zero_copy_only=False)
+    idx = _parent_index(ctx, fk, parent).to_numpy(zero_copy_only=False)
     vals = np.broadcast_to(evaluate(src.expr, lambda c: _numeric(ctx.column(src.table, c))), idx.shape)
+    if not len(idx):
+        return
     if src.agg in ("sum", "count"):
-        out = np.bincount(idx, weights=vals if src.agg == "sum" else None, minlength=n).astype(float)
+        lo = int(idx.min())  # a block's children mostly have neighbouring parents: add over their range only
+        part = np.bincount(idx - lo, weights=vals if src.agg == "sum" else None)
+        out[lo:lo + len(part)] += part
     else:
-        init = -np.inf if src.agg == "max" else np.inf
-        out = np.full(n, init)
         (np.maximum if src.agg == "max" else np.minimum).at(out, idx, vals)
-        out[np.isinf(out)] = 0.0
+
+
+def aggregate_finish(out: np.ndarray, src: Aggregate) -> pa.Array:
+    out[np.isinf(out)] = 0.0
     return pa.array(_round(out, src.decimals))
 
 
-def _template(table: str, src: Template, ctx: Context, email: bool) -> pa.Array:
+def _template(table: str, src: Template, ctx: Context, n: int, email: bool) -> pa.Array:
     pieces = []
     for part in _PLACEHOLDER.split(src.template):
         if not part:
@@ -265,7 +290,7 @@ def _template(table: str, src: Template, ctx: Context, email: bool) -> pa.Array:
         else:
             pieces.append(part)
     if not any(isinstance(p, pa.Array) for p in pieces):
-        pieces.append(pa.array([""] * ctx.rows[table]))
+        pieces.append(pa.array([""] * n))
     out = pc.binary_join_element_wise(*pieces, "")
     if email:
         return deliverable_email(out)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import pyarrow as pa
+import duckdb
 from dagster import MetadataValue
 
 from ..cleaning.accuracy import OUTCOMES, AccuracyReport
 from ..cleaning.oracles import OracleReport
+from ..cleaning.publish import SilverVersion
+from ..storage.base import Storage
 
 ACCURACY_COLUMNS = ("kind", "injected", *OUTCOMES, "missed %")
 
@@ -60,13 +62,16 @@ def oracle_metadata(report: OracleReport) -> dict[str, object]:
     return out
 
 
-def quarantine_counts(quarantine: Mapping[str, pa.Table]) -> list[tuple[str, str, str, int]]:
-    """(table, rule, column, rows), most rows first; a row-level rule has no column."""
+def quarantine_counts(storage: Storage, current: SilverVersion, tables: Iterable[str]) -> list[tuple[str, str, str, int]]:
+    """(table, rule, column, rows) of the published quarantine, most rows first; a row-level rule has no column.
+    Counted by DuckDB in the Parquet files: no quarantine table is read into memory."""
+    keys = {t: current.key(t, "quarantine") for t in tables}
     out = []
-    for table, q in quarantine.items():
-        if q.num_rows:
-            groups = q.group_by(["_rule", "_column"]).aggregate([([], "count_all")]).to_pylist()
-            out += [(table, g["_rule"], g["_column"] or "(row)", g["count_all"]) for g in groups]
+    with storage.local_view(list(keys.values())) as root, duckdb.connect() as con:
+        for table, key in keys.items():
+            groups = con.execute("SELECT _rule, _column, count(*) FROM read_parquet(?) GROUP BY _rule, _column",
+                                 [str(root / key)]).fetchall()
+            out += [(table, rule, column or "(row)", n) for rule, column, n in groups]
     return sorted(out, key=lambda r: (-r[3], r[0], r[1], r[2]))
 
 

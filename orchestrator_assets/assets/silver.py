@@ -21,7 +21,7 @@ from ..cleaning.catalogue import plan_table
 from ..cleaning.databricks import run_on_databricks
 from ..cleaning.engine import silver_schema, sum_by_rule
 from ..cleaning.publish import SilverVersion, require_silver
-from ..cleaning.run import PartitionResult, clean_partition, read_silver
+from ..cleaning.run import PartitionResult, clean_partition
 from ..cleaning.sql_rules import Dialect
 from ..cleaning.verdict import NO_LEDGER, judge
 from ..generation.bronze import Manifest, read_manifest
@@ -100,9 +100,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
             getattr(engine, "close", lambda: None)()
     context.log.info(f"{result.engine}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
                      f"{result.seconds:.1f}s")
-    current = require_silver(store, user, job)  # resolved once: every table below comes from this version
-    silver_tables = {t: read_silver(store, t, user, job, current=current) for t in manifest.tables}
-    quarantine = {t: read_silver(store, t, user, job, quarantine=True, current=current) for t in manifest.tables}
+    current = require_silver(store, user, job)  # resolved once: every check below reads this version
     for table in TABLES:
         if table in manifest.tables:
             stats = result.tables[table]
@@ -111,7 +109,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
             yield from _table_results(manifest, result, table, store, current)
         else:
             yield from absent_table(silver_key(table), TABLE_CHECKS)
-    verdict = judge(store, manifest, current, result.rules, silver_tables, quarantine)
+    verdict = judge(store, manifest, current, result.rules)
     store.put_bytes(current.accuracy_report, json.dumps(verdict.report, indent=2).encode())
     per_kind = accuracy_metadata(verdict.ledger) if verdict.ledger is not None else {}
     per_column = oracle_metadata(verdict.oracles)
@@ -121,7 +119,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
         "clean_values_wrongly_changed": verdict.ledger.wrongly_changed}
     yield MaterializeResult(asset_key=QUARANTINE, metadata={
         "rows": result.quarantined_rows, "engine": result.engine, "cleaning_seconds": round(result.seconds, 2),
-        "quarantine_by_rule": MetadataValue.md(quarantine_table(quarantine_counts(quarantine))),
+        "quarantine_by_rule": MetadataValue.md(quarantine_table(quarantine_counts(store, current, manifest.tables))),
         "rules": MetadataValue.md(rules_table(result.by_rule())),
         **per_kind, **per_column, **ledger_counts, "ledger": verdict.ledger is not None,
         "accuracy": MetadataValue.json(verdict.report),

@@ -187,3 +187,40 @@ def test_sql_accuracy_equals_the_in_memory_comparison(case, spec, tmp_path):
         assert new.quarantined_with_parent > 0
     if case == "no-trim":
         assert new.kinds["whitespace"]["missed"] > 0
+
+
+def test_spark_sql_runs_the_same_queries_to_the_same_report(small_dataset, bronze_store, cleaned, tmp_path):
+    """The queries are written for both SQL engines: Spark SQL over the same files gives the DuckDB report."""
+    import duckdb
+
+    from orchestrator_assets.cleaning.accuracy import measure, relation
+    from orchestrator_assets.cleaning.spark_engine import SparkDialect, SparkEngine
+    from orchestrator_assets.generation.bronze import read_bronze
+
+    store, manifest = bronze_store
+    _, silver, quarantine = cleaned
+    users = silver["users"]
+    silver = {**silver, "orders": pa.concat_tables([silver["orders"], silver["orders"].slice(0, 30)]),
+              "users": users.set_column(users.schema.get_field_index("first_name"), "first_name",
+                                        pc.utf8_upper(users.column("first_name")))}
+    duck = sql_report(store, manifest, tmp_path, silver, quarantine)
+    engine = SparkEngine(master="local[2]")
+    spark = engine.spark
+    try:
+        spark.read.parquet(str(store.root / manifest.ledger["key"])).createOrReplaceTempView(relation("ledger"))
+        with duckdb.connect() as con:
+            for t in manifest.tables:
+                pq.write_table(read_bronze(con, store, manifest, t), tmp_path / f"{t}.bronze.parquet")
+        for t in manifest.tables:
+            spark.read.parquet(str(tmp_path / f"{t}.bronze.parquet")).createOrReplaceTempView(relation("bronze", t))
+            (spark.read.parquet(str(tmp_path / f"{t}.silver.parquet"))
+             .selectExpr("*", "monotonically_increasing_id() AS _silver_row")
+             .createOrReplaceTempView(relation("silver", t)))
+            spark.read.parquet(str(tmp_path / f"{t}.quarantine.parquet")).createOrReplaceTempView(
+                relation("quarantine", t))
+        on_spark = measure(lambda sql: spark.sql(sql).collect(), manifest.spec, list(manifest.tables), SparkDialect())
+    finally:
+        engine.close()
+    assert duck.wrongly_changed > 0 and duck.kinds["exact_duplicate"]["missed"] > 0
+    assert_same(duck, on_spark)
+    assert duck.examples == on_spark.examples

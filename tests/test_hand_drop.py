@@ -149,7 +149,7 @@ def test_every_problem_names_its_field():
         (f"tables.customers.parts.2.key: 'bronze/customers/{USER}/{JOB}/part-00001.csv' must end in .jsonl or "
         ".jsonl.gz"),
         "tables.refunds: not a table of the spec (it has customers, orders)",
-        ("ledger: needs seed and anchor_rows (the clean data it is compared with is rebuilt from them); Bronze not "
+        ("ledger: needs seed and anchor_rows (a ledger describes the Bronze the generator made from them); Bronze not "
         "written by the generator has no ledger"),
     ]
     data = minimal_manifest() | {"spec": {**SPEC, "anchor": "nope"}}

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import duckdb
 from dagster import MetadataValue
 
 from ..cleaning.accuracy import OUTCOMES, AccuracyReport
 from ..cleaning.oracles import OracleReport
-from ..cleaning.publish import SilverVersion
-from ..storage.base import Storage
 
 ACCURACY_COLUMNS = ("kind", "injected", *OUTCOMES, "missed %")
 
@@ -60,19 +57,6 @@ def oracle_metadata(report: OracleReport) -> dict[str, object]:
         out[f"checked/{c.table}.{c.column}/{c.check}"] = c.checked
         out[f"invalid/{c.table}.{c.column}/{c.check}"] = c.invalid
     return out
-
-
-def quarantine_counts(storage: Storage, current: SilverVersion, tables: Iterable[str]) -> list[tuple[str, str, str, int]]:
-    """(table, rule, column, rows) of the published quarantine, most rows first; a row-level rule has no column.
-    Counted by DuckDB in the Parquet files: no quarantine table is read into memory."""
-    keys = {t: current.key(t, "quarantine") for t in tables}
-    out = []
-    with storage.local_view(list(keys.values())) as root, duckdb.connect() as con:
-        for table, key in keys.items():
-            groups = con.execute("SELECT _rule, _column, count(*) FROM read_parquet(?) GROUP BY _rule, _column",
-                                 [str(root / key)]).fetchall()
-            out += [(table, rule, column or "(row)", n) for rule, column, n in groups]
-    return sorted(out, key=lambda r: (-r[3], r[0], r[1], r[2]))
 
 
 def quarantine_table(counts: list[tuple[str, str, str, int]]) -> str:

@@ -60,6 +60,14 @@ class AccuracyReport:
                        f"(bar {MAX_WRONGLY_QUARANTINED_RATE:.1%})")
         return out
 
+    @classmethod
+    def from_json(cls, data: dict) -> AccuracyReport:
+        """From to_json's output (whose examples are the first 20)."""
+        kinds = {k: {f: n for f, n in v.items() if f != "missed_rate"} for k, v in data["kinds"].items()}
+        return cls(kinds, *(data[f] for f in ("clean_cells", "wrongly_changed", "clean_rows", "wrongly_quarantined",
+                                              "quarantined_with_parent", "nulled_with_parent")),
+                   list(data["examples"]))
+
     def to_json(self) -> dict:
         return {
             "kinds": {k: {**v, "missed_rate": round(self.missed_rate(k), 5)} for k, v in sorted(self.kinds.items())},

@@ -8,16 +8,19 @@ next to the per-rule counts of the cleaning report (values repaired, nulled, row
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..generation.bronze import Manifest
 from ..storage.base import Storage
 from .accuracy import AccuracyReport, measure, relation
-from .engine import sum_by_rule
+from .catalogue import plan_table
+from .engine import silver_schema, sum_by_rule
 from .oracles import OracleReport, check_silver
 from .publish import SilverVersion
 from .sql_rules import Dialect
@@ -25,6 +28,7 @@ from .sql_rules import Dialect
 NO_LEDGER = "no ledger: oracle checks only"
 # DuckDB spills what does not fit to the scratch directory, so the figure bounds memory, not the job's size.
 MEMORY_LIMIT = "1GB"
+PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
 
 
 @dataclass
@@ -34,6 +38,15 @@ class Verdict:
     report: dict  # written as the version's accuracy.json
     oracles: OracleReport
     ledger: AccuracyReport | None  # None without a ledger
+
+    def to_json(self) -> dict:
+        return {"passed": self.passed, "description": self.description, "report": self.report}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Verdict:
+        report = data["report"]
+        return cls(data["passed"], data["description"], report, OracleReport.from_json(report["oracles"]),
+                   AccuracyReport.from_json(report) if report["ledger"] else None)
 
 
 def oracle_report(storage: Storage, manifest: Manifest, current: SilverVersion) -> OracleReport:
@@ -97,3 +110,51 @@ def judge(storage: Storage, manifest: Manifest, current: SilverVersion, rules: l
     failures = found.failures()
     report = {**found.to_json(), "ledger": True, **counts}
     return Verdict(not failures, "; ".join(failures) or None, report, oracles, found)
+
+
+def checked_silver(storage: Storage, manifest: Manifest, current: SilverVersion, rules: list[dict]) -> dict:
+    """All the Silver step's checks need of a published version, as JSON: the verdict and the per-table facts.
+    Computed where the data is: by the local step, or on the cluster, which sends back only this."""
+    return {"version": current.version, "verdict": judge(storage, manifest, current, rules).to_json(),
+            "facts": table_facts(storage, manifest, current),
+            "quarantine": quarantine_counts(storage, current, manifest.tables)}
+
+
+def table_facts(storage: Storage, manifest: Manifest, current: SilverVersion) -> dict[str, dict]:
+    """Per Silver table: its footer schema, whether that is the contract's, and its rows minus distinct keys."""
+    out = {}
+    for table in manifest.tables:
+        plan = plan_table(manifest.spec, table)
+        expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)
+        schema, dupes = file_facts(storage, current.key(table), plan.primary_key)
+        out[table] = {"schema": str(schema), "schema_matches": schema.equals(expected), "duplicate_keys": dupes}
+    return out
+
+
+def file_facts(store: Storage, key: str, primary_key: str) -> tuple[pa.Schema, int]:
+    """The published file's schema (from the Parquet footer) and its rows minus distinct keys (counted by DuckDB;
+    a null key counts as a duplicate too), from one local view of the file: no table is read into memory."""
+    with store.local_view([key]) as root, store.scratch() as spill:
+        path = root / key
+        schema = pq.read_schema(path).remove_metadata()
+        con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(spill)})
+        try:
+            column = Dialect().q(primary_key)
+            dupes = con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT {column}) FROM read_parquet(?)",
+                                [str(path)]).fetchone()[0]
+        finally:
+            con.close()
+    return schema, dupes
+
+
+def quarantine_counts(storage: Storage, current: SilverVersion, tables: Iterable[str]) -> list[tuple[str, str, str, int]]:
+    """(table, rule, column, rows) of the published quarantine, most rows first; a row-level rule has no column.
+    Counted by DuckDB in the Parquet files: no quarantine table is read into memory."""
+    keys = {t: current.key(t, "quarantine") for t in tables}
+    out = []
+    with storage.local_view(list(keys.values())) as root, duckdb.connect() as con:
+        for table, key in keys.items():
+            groups = con.execute("SELECT _rule, _column, count(*) FROM read_parquet(?) GROUP BY _rule, _column",
+                                 [str(root / key)]).fetchall()
+            out += [(table, rule, column or "(row)", n) for rule, column, n in groups]
+    return sorted(out, key=lambda r: (-r[3], r[0], r[1], r[2]))

@@ -206,6 +206,7 @@ def test_spark_sql_runs_the_same_queries_to_the_same_report(small_dataset, bronz
     duck = sql_report(store, manifest, tmp_path, silver, quarantine)
     engine = SparkEngine(master="local[2]")
     spark = engine.spark
+    spark.conf.set("spark.sql.shuffle.partitions", "2")  # a few thousand rows: 200 shuffle tasks would be waste
     try:
         spark.read.parquet(str(store.root / manifest.ledger["key"])).createOrReplaceTempView(relation("ledger"))
         with duckdb.connect() as con:

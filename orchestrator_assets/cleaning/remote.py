@@ -1,6 +1,7 @@
 """The Silver step as it runs on a Databricks cluster: one partition, Bronze to Silver, reported through Pipes.
 
-The same `clean_partition` and rule catalogue as every local run, on the cluster's Spark session. Of Dagster it
+The same `clean_partition` and rule catalogue as every local run, on the cluster's Spark session, then the same
+checks (verdict.checked_silver) beside the data: the report carries figures, never a table. Of Dagster it
 imports only dagster-pipes, so the cluster needs the code bundle and the few libraries in
 databricks.CLUSTER_PACKAGES, not the orchestrator's dependencies.
 

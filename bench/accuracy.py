@@ -67,18 +67,24 @@ print(json.dumps({"seconds": round(seconds, 1),
 
 
 def child(code: str, *args: str) -> str:
-    return subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True,
-                          cwd=ROOT).stdout
+    done = subprocess.run([sys.executable, "-c", code, *args], check=False, capture_output=True, text=True,
+                          cwd=ROOT)
+    if done.returncode:
+        sys.exit(f"child {args[0]} failed:\n{done.stderr[-4000:]}")
+    return done.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--root", help="keep the prepared partition here (reused when it is there)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as root:
-        child(PREPARE, str(args.orders), root)
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.root or scratch
+        if not (Path(root) / "bronze").exists():
+            child(PREPARE, str(args.orders), root)
         runs, reports = {}, {}
-        for mode in ("regenerate", "sql"):
+        for mode in ("sql", "regenerate"):
             out = Path(root) / f"{mode}.json"
             runs[mode] = json.loads(child(JUDGE, mode, root, str(out)).strip().splitlines()[-1])
             reports[mode] = json.loads(out.read_text())

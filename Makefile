@@ -37,6 +37,7 @@ dev: setup $(DAGSTER_HOME)/dagster.yaml
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/generation_memory.py
+	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/cleaning.py

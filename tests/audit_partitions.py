@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from orchestrator_assets.cleaning.catalogue import TablePlan
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
 from orchestrator_assets.cleaning.publish import current_silver
-from orchestrator_assets.cleaning.run import clean_partition, read_silver
+from orchestrator_assets.cleaning.run import clean_partition
 from orchestrator_assets.cleaning.verdict import judge
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
@@ -33,10 +33,8 @@ def build(store, spec, user: str, job: str, seed: int, rows: int = ROWS, engine=
     ds = generate(spec, rows, seed, user, job)
     manifest, _ = write_bronze(store, ds, user, job, rows)
     result = clean_partition(store, manifest, engine or PandasEngine())
-    silver = {t: read_silver(store, t, user, job) for t in manifest.tables}
-    quarantine = {t: read_silver(store, t, user, job, quarantine=True) for t in manifest.tables}
     current = current_silver(store, user, job)
-    verdict = judge(store, manifest, current, result.rules, silver, quarantine)
+    verdict = judge(store, manifest, current, result.rules)
     store.put_bytes(current.accuracy_report, json.dumps(verdict.report).encode())
     return manifest
 

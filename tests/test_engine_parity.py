@@ -56,7 +56,7 @@ def test_engines_agree_row_for_row(engine, bronze_store, reference, tmp_path):
 
 @pytest.mark.parametrize("engine", OTHERS)
 def test_engines_score_the_same_accuracy(engine, bronze_store, small_dataset, reference, tmp_path):
-    from orchestrator_assets.cleaning.accuracy import evaluate
+    from support.accuracy_oracle import evaluate
 
     store, manifest = bronze_store
     _, tables = cleaned_with(engine, store, manifest, tmp_path)

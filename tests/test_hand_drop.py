@@ -149,7 +149,7 @@ def test_every_problem_names_its_field():
         (f"tables.customers.parts.2.key: 'bronze/customers/{USER}/{JOB}/part-00001.csv' must end in .jsonl or "
         ".jsonl.gz"),
         "tables.refunds: not a table of the spec (it has customers, orders)",
-        ("ledger: needs seed and anchor_rows (the clean data it is compared with is rebuilt from them); Bronze not "
+        ("ledger: needs seed and anchor_rows (a ledger describes the Bronze the generator made from them); Bronze not "
         "written by the generator has no ledger"),
     ]
     data = minimal_manifest() | {"spec": {**SPEC, "anchor": "nope"}}
@@ -276,7 +276,7 @@ def test_without_a_ledger_the_check_fails_on_any_invalid_silver_value(drop, tmp_
         pq.write_table(data, staged[table, kind])
     faulty = publish(drop, USER, JOB, staged, result.to_json(), "pandas")
 
-    verdict = judge(drop, manifest, faulty, result.rules, {**silver_tables, "customers": customers}, quarantine)
+    verdict = judge(drop, manifest, faulty, result.rules)
     assert not verdict.passed and verdict.ledger is None
     assert verdict.description.startswith(f"{NO_LEDGER}: ")
     assert "customers.phone valid_phone: 1 of 3 invalid (e.g. '+15550100000')" in verdict.description
@@ -291,10 +291,7 @@ def test_with_a_ledger_the_verdict_is_the_ledgers_and_the_oracles_are_reported(t
     manifest = read_manifest(store, "alice", "job-1")
     result = clean_partition(store, manifest, ENGINES["pandas"]())
     current = require_silver(store, "alice", "job-1")
-    silver_tables = {t: read_silver(store, t, "alice", "job-1", current=current) for t in manifest.tables}
-    quarantine = {t: read_silver(store, t, "alice", "job-1", quarantine=True, current=current)
-                  for t in manifest.tables}
-    verdict = judge(store, manifest, current, result.rules, silver_tables, quarantine)
+    verdict = judge(store, manifest, current, result.rules)
     assert verdict.ledger is not None and verdict.report["ledger"] is True
     assert verdict.passed == (not verdict.ledger.failures()) and verdict.report["kinds"]
     checks = {(c["table"], c["column"], c["check"]) for c in verdict.report["oracles"]["checks"]}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import pyarrow as pa
 from dagster import MetadataValue
 
 from ..cleaning.accuracy import OUTCOMES, AccuracyReport
@@ -58,16 +57,6 @@ def oracle_metadata(report: OracleReport) -> dict[str, object]:
         out[f"checked/{c.table}.{c.column}/{c.check}"] = c.checked
         out[f"invalid/{c.table}.{c.column}/{c.check}"] = c.invalid
     return out
-
-
-def quarantine_counts(quarantine: Mapping[str, pa.Table]) -> list[tuple[str, str, str, int]]:
-    """(table, rule, column, rows), most rows first; a row-level rule has no column."""
-    out = []
-    for table, q in quarantine.items():
-        if q.num_rows:
-            groups = q.group_by(["_rule", "_column"]).aggregate([([], "count_all")]).to_pylist()
-            out += [(table, g["_rule"], g["_column"] or "(row)", g["count_all"]) for g in groups]
-    return sorted(out, key=lambda r: (-r[3], r[0], r[1], r[2]))
 
 
 def quarantine_table(counts: list[tuple[str, str, str, int]]) -> str:

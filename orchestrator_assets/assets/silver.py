@@ -2,9 +2,6 @@
 
 import json
 
-import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -17,14 +14,12 @@ from dagster import (
 )
 
 from ..cleaning.accuracy import MAX_MISSED_RATE, MAX_WRONGLY_CHANGED_RATE, MAX_WRONGLY_QUARANTINED_RATE
-from ..cleaning.catalogue import plan_table
 from ..cleaning.databricks import run_on_databricks
-from ..cleaning.engine import silver_schema, sum_by_rule
+from ..cleaning.engine import sum_by_rule
 from ..cleaning.publish import SilverVersion, require_silver
-from ..cleaning.run import PartitionResult, clean_partition, read_silver
-from ..cleaning.sql_rules import Dialect
-from ..cleaning.verdict import NO_LEDGER, judge
-from ..generation.bronze import Manifest, read_manifest
+from ..cleaning.run import PartitionResult, clean_partition
+from ..cleaning.verdict import NO_LEDGER, Verdict, checked_silver
+from ..generation.bronze import read_manifest
 from ..generation.integrity import BronzeIntegrityError
 from ..generation.manifest import ManifestError
 from ..ids import split_key
@@ -36,13 +31,11 @@ from .bronze import LEDGER, TABLES, absent_table, bronze_key, job_check
 from .quality_metadata import (
     accuracy_metadata,
     oracle_metadata,
-    quarantine_counts,
     quarantine_table,
     rules_table,
 )
 
 QUARANTINE = AssetKey(["silver", "quarantine"])
-PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
 
 
 TABLE_CHECKS = {
@@ -86,8 +79,13 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
     if manifest is None:
         raise FileNotFoundError(f"no Bronze manifest for {context.partition_key}: materialise Bronze first")
     if cleaning.on_databricks:
-        # The cluster writes Silver itself (same clean_partition); the checks below read it back as for any engine.
-        result = run_on_databricks(context, databricks.pipes_client(), databricks.settings(), storage.settings())
+        # The cluster writes Silver and checks it (same clean_partition, same checks): only the figures come back.
+        result, checked = run_on_databricks(context, databricks.pipes_client(), databricks.settings(),
+                                            storage.settings())
+        current = require_silver(store, user, job)
+        if checked["version"] != current.version:
+            raise Failure(f"Silver of {context.partition_key} changed while the cluster checked it (checked "
+                          f"{checked['version']}, now {current.version}): run the Silver step again")
     else:
         engine = cleaning.get()
         try:
@@ -98,20 +96,19 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
         finally:
             # A Spark engine holds a session for the run's tables; nothing else holds anything.
             getattr(engine, "close", lambda: None)()
+        current = require_silver(store, user, job)  # resolved once: every check below reads this version
+        checked = checked_silver(store, manifest, current, result.rules)
     context.log.info(f"{result.engine}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
                      f"{result.seconds:.1f}s")
-    current = require_silver(store, user, job)  # resolved once: every table below comes from this version
-    silver_tables = {t: read_silver(store, t, user, job, current=current) for t in manifest.tables}
-    quarantine = {t: read_silver(store, t, user, job, quarantine=True, current=current) for t in manifest.tables}
     for table in TABLES:
         if table in manifest.tables:
             stats = result.tables[table]
             context.log.info(f"silver/{table}: {stats['bronze_rows']:,} Bronze rows -> {stats['silver_rows']:,} "
                              f"Silver, {stats['quarantined_rows']:,} quarantined")
-            yield from _table_results(manifest, result, table, store, current)
+            yield from _table_results(result, table, store, current, checked["facts"][table])
         else:
             yield from absent_table(silver_key(table), TABLE_CHECKS)
-    verdict = judge(store, manifest, current, result.rules, silver_tables, quarantine)
+    verdict = Verdict.from_json(checked["verdict"])
     store.put_bytes(current.accuracy_report, json.dumps(verdict.report, indent=2).encode())
     per_kind = accuracy_metadata(verdict.ledger) if verdict.ledger is not None else {}
     per_column = oracle_metadata(verdict.oracles)
@@ -121,7 +118,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
         "clean_values_wrongly_changed": verdict.ledger.wrongly_changed}
     yield MaterializeResult(asset_key=QUARANTINE, metadata={
         "rows": result.quarantined_rows, "engine": result.engine, "cleaning_seconds": round(result.seconds, 2),
-        "quarantine_by_rule": MetadataValue.md(quarantine_table(quarantine_counts(quarantine))),
+        "quarantine_by_rule": MetadataValue.md(quarantine_table(checked["quarantine"])),
         "rules": MetadataValue.md(rules_table(result.by_rule())),
         **per_kind, **per_column, **ledger_counts, "ledger": verdict.ledger is not None,
         "accuracy": MetadataValue.json(verdict.report),
@@ -134,8 +131,8 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
                                      "failures": MetadataValue.json(failures)})
 
 
-def _table_results(manifest: Manifest, result: PartitionResult, table: str, store: Storage, current: SilverVersion):
-    plan = plan_table(manifest.spec, table)
+def _table_results(result: PartitionResult, table: str, store: Storage, current: SilverVersion, facts: dict):
+    """facts: the table's entry of verdict.table_facts (footer schema, duplicate keys)."""
     stats = result.tables[table]
     rules = sum_by_rule(r for r in result.rules if r["table"] == table)
     yield MaterializeResult(asset_key=silver_key(table), metadata={
@@ -143,29 +140,11 @@ def _table_results(manifest: Manifest, result: PartitionResult, table: str, stor
         "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(current.key(table))),
         "rules_table": MetadataValue.md(rules_table(rules)), "rules": MetadataValue.json(rules),
     })
-    expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)
-    schema, dupes = _file_facts(store, current.key(table), plan.primary_key)
     yield AssetCheckResult(asset_key=silver_key(table), check_name="schema_matches_contract",
-                           passed=schema.equals(expected), metadata={"schema": MetadataValue.text(str(schema))})
-    yield AssetCheckResult(asset_key=silver_key(table), check_name="primary_key_unique", passed=dupes == 0,
-                           metadata={"duplicate_keys": dupes})
+                           passed=facts["schema_matches"], metadata={"schema": MetadataValue.text(facts["schema"])})
+    yield AssetCheckResult(asset_key=silver_key(table), check_name="primary_key_unique",
+                           passed=facts["duplicate_keys"] == 0, metadata={"duplicate_keys": facts["duplicate_keys"]})
     balance = stats["bronze_rows"] - stats["silver_rows"] - stats["quarantined_rows"]
     yield AssetCheckResult(asset_key=silver_key(table), check_name="rows_reconcile", passed=balance == 0,
                            metadata={"bronze": stats["bronze_rows"], "silver": stats["silver_rows"],
                                      "quarantined": stats["quarantined_rows"], "unaccounted": balance})
-
-
-def _file_facts(store: Storage, key: str, primary_key: str) -> tuple[pa.Schema, int]:
-    """The published file's schema (from the Parquet footer) and its rows minus distinct keys (counted by DuckDB;
-    a null key counts as a duplicate too), from one local view of the file: no table is read into memory."""
-    with store.local_view([key]) as root, store.scratch() as spill:
-        path = root / key
-        schema = pq.read_schema(path).remove_metadata()
-        con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(spill)})
-        try:
-            column = Dialect().q(primary_key)
-            dupes = con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT {column}) FROM read_parquet(?)",
-                                [str(path)]).fetchone()[0]
-        finally:
-            con.close()
-    return schema, dupes

@@ -1,23 +1,26 @@
-"""How well cleaning did, measured against the truth: the clean data and the error ledger.
+"""How well cleaning did, measured against the truth: the error ledger and the Bronze lines it describes.
 
-Generation is deterministic, so the clean tables are rebuilt from the manifest instead of stored.
+Nothing is regenerated and no table is loaded: the comparison is SQL over the data where it lies, so the engine
+that cleaned (DuckDB here, Spark SQL on a cluster) can run it too. Per table the query reads the ledger (per
+errored cell: kind, clean text, expected value), the Bronze lines (the text of every cell the generator left
+clean, which is the clean value itself) and the published Silver and quarantine.
+
 Every injected error ends in one of: repaired (Silver holds the expected value: the clean value, or what
 the ledger's expected_value names, e.g. midnight for a date-only timestamp), nulled (the value was
 unrepairable and the column optional), quarantined (the row is held back with a reason) or missed
 (Silver holds a wrong value or a duplicate survived). A kind with no right repair (expected_value null,
-e.g. an e-mail that breaks the dot rules) can only be nulled or quarantined: any value Silver keeps is missed. Clean cells that Silver changed and clean rows
-that were quarantined for no error of their own are counted too.
+e.g. an e-mail that breaks the dot rules) can only be nulled or quarantined: any value Silver keeps is missed.
+Clean cells that Silver changed and clean rows that were quarantined for no error of their own are counted too.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from ..generation.generator import ROW_LEVEL, GeneratedDataset
-from ..generation.spec import references
+from ..generation.generator import ROW_LEVEL
+from ..generation.spec import ColumnType, DatasetSpec, references
+from .engine import SILVER_TYPES
+from .sql_rules import Dialect
 
 OUTCOMES = ("repaired", "nulled", "quarantined", "missed")
 # The bar the asset check enforces; see docs/cleaning.md for why these numbers.
@@ -57,6 +60,14 @@ class AccuracyReport:
                        f"(bar {MAX_WRONGLY_QUARANTINED_RATE:.1%})")
         return out
 
+    @classmethod
+    def from_json(cls, data: dict) -> AccuracyReport:
+        """From to_json's output (whose examples are the first 20)."""
+        kinds = {k: {f: n for f, n in v.items() if f != "missed_rate"} for k, v in data["kinds"].items()}
+        return cls(kinds, *(data[f] for f in ("clean_cells", "wrongly_changed", "clean_rows", "wrongly_quarantined",
+                                              "quarantined_with_parent", "nulled_with_parent")),
+                   list(data["examples"]))
+
     def to_json(self) -> dict:
         return {
             "kinds": {k: {**v, "missed_rate": round(self.missed_rate(k), 5)} for k, v in sorted(self.kinds.items())},
@@ -68,141 +79,167 @@ class AccuracyReport:
         }
 
 
-def _aligned(silver: pa.Table, pk: str, start: int, n: int) -> np.ndarray:
-    """For each clean row position, the Silver row index holding that key (or -1)."""
-    pos = np.full(n, -1, np.int64)
-    keys = silver.column(pk).to_numpy() - start
-    ok = (keys >= 0) & (keys < n)
-    pos[keys[ok]] = np.flatnonzero(ok)
-    return pos
+
+Run = Callable[[str], Sequence[Sequence]]  # one SQL query -> its rows
 
 
-def _same(clean: pa.Array, silver: pa.Array) -> np.ndarray:
-    if pa.types.is_timestamp(clean.type) or pa.types.is_date(clean.type):
-        silver = silver.cast(clean.type, safe=False)
-    elif clean.type != silver.type:
-        silver = silver.cast(clean.type)
-    eq = pc.fill_null(pc.equal(clean, silver), False)
-    both_null = pc.and_(pc.is_null(clean), pc.is_null(silver))
-    return pc.or_(eq, both_null).to_numpy(zero_copy_only=False)
+def relation(kind: str, table: str | None = None) -> str:
+    """The views the queries read, which the engine running them defines:
+
+    - `ledger`: the ledger Parquet (table, row_key, column, error_kind, ..., bronze_row, expected_value);
+    - `bronze__<table>`: the table's Bronze lines, every column as text, and `_bronze_row`, the line's number in
+      the table (the ledger's bronze_row);
+    - `silver__<table>`: the table's published Silver, and `_silver_row`, a number that grows with the row's
+      place in the file (of two rows with one key, the later one is compared);
+    - `quarantine__<table>`: the table's published quarantine.
+    """
+    return "ledger" if kind == "ledger" else f"{kind}__{table}"
 
 
-def _expected(clean: pa.Array, ledger: pa.Table, positions: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """What Silver should hold per row of a column, and which rows should hold nothing (null or quarantine).
-
-    That is the clean value, except where the ledger's expected_value says otherwise (date_only: the date at
-    midnight) or is null (no right repair, e.g. email_dots)."""
-    n = len(clean)
-    no_repair = np.zeros(n, bool)
-    if "expected_value" not in ledger.column_names or not ledger.num_rows:
-        return clean, no_repair
-    expected, recorded = ledger.column("expected_value"), ledger.column("clean_value")
-    missing = pc.is_null(expected).to_numpy(zero_copy_only=False)
-    no_repair[positions[missing]] = True
-    differs = pc.fill_null(pc.not_equal(expected, recorded), False).to_numpy(zero_copy_only=False)
-    if not differs.any():
-        return clean, no_repair
-    text = expected.filter(pa.array(differs)).combine_chunks()
-    if pa.types.is_timestamp(clean.type):
-        values = pc.strptime(text, "%Y-%m-%d %H:%M:%S", unit="s").cast(clean.type)
-    elif pa.types.is_date(clean.type):
-        values = pc.strptime(text, "%Y-%m-%d", unit="s").cast(clean.type)
-    else:
-        values = text.cast(clean.type)
-    slot = np.full(n, -1, np.int64)
-    slot[positions[differs]] = np.arange(len(values))
-    override = values.take(pa.array(slot, mask=slot < 0))
-    return pc.if_else(pa.array(slot >= 0), override, clean), no_repair
-
-
-def evaluate(truth: GeneratedDataset, silver: dict[str, pa.Table], quarantine: dict[str, pa.Table]) -> AccuracyReport:
+def measure(run: Run, spec: DatasetSpec, tables: Sequence[str], d: Dialect | None = None) -> AccuracyReport:
+    """The report for the given tables of the spec, from one aggregate query per table (plus one per column
+    that changed clean values, for its first examples). Examples come in spec order: table, column, key."""
+    d = d or Dialect()
     report = AccuracyReport()
-    ledger = truth.ledger
-    for name, gen in truth.tables.items():
-        spec_table = truth.spec.tables[name]
-        pk = spec_table.primary_key
-        start = spec_table.columns[pk].source.start
-        clean, s = gen.clean, silver[name]
-        n = clean.num_rows
-        pos = _aligned(s, pk, start, n)
-        present = pos >= 0
-        # Silver rows are unique per key, so the number of Silver rows per key is 0 or 1 unless dedup failed.
-        silver_pos = s.column(pk).to_numpy() - start
-        per_key = np.bincount(silver_pos[(silver_pos >= 0) & (silver_pos < n)], minlength=n)
-        take = pa.array(np.where(present, pos, 0))
-        t_ledger = ledger.filter(pc.equal(ledger.column("table"), name))
-        ledger_pos = t_ledger.column("row_key").to_numpy() - start
-        ledger_col = t_ledger.column("column").to_numpy(zero_copy_only=False)
-        ledger_kind = t_ledger.column("error_kind").to_numpy(zero_copy_only=False)
-        dirty_rows = np.zeros(n, bool)
-        dirty_rows[ledger_pos] = True
-        q = quarantine[name]
-        held_by_parent = _held_by_parent_keys(q, pk) - start
-        parent_held = np.zeros(n, bool)
-        parent_held[held_by_parent[(held_by_parent >= 0) & (held_by_parent < n)]] = True
-
-        whole_row_same = np.ones(n, bool)
-        for column in clean.column_names:
-            c = clean.column(column).combine_chunks()
-            sv = s.column(column).combine_chunks().take(take)
-            silver_null = pc.is_null(sv).to_numpy(zero_copy_only=False)
-            # An optional reference to a parent row that was quarantined is nulled on purpose.
-            in_ledger = np.zeros(n, bool)
-            sel = ledger_col == column
-            in_ledger[ledger_pos[sel]] = True
-            untouched = present & ~in_ledger
-            orphaned = _parent_missing(truth, name, column, c, silver) & silver_null & untouched
-            report.nulled_with_parent += int(orphaned.sum())
-            expected, no_repair = _expected(c, t_ledger.filter(pa.array(sel)), ledger_pos[sel])
-            # A value with no right repair is never "the same": any value Silver holds for it is a guess.
-            same = (_same(expected, sv) | orphaned) & present & ~no_repair
-            whole_row_same &= same
-            report.clean_cells += int(untouched.sum())
-            wrong = untouched & ~same
-            report.wrongly_changed += int(wrong.sum())
-            for i in np.flatnonzero(wrong)[:3]:
-                report.examples.append({"table": name, "column": column, "key": int(i + start),
-                                        "clean": str(c[i].as_py()), "silver": str(sv[i].as_py())})
-            for kind in np.unique(ledger_kind[sel]):
-                p = ledger_pos[sel & (ledger_kind == kind)]
-                ok, here, nulled = same[p], present[p], silver_null[p]
-                report.add(kind, "repaired", (ok & here).sum())
-                report.add(kind, "nulled", (here & ~ok & nulled).sum())
-                report.add(kind, "missed", (here & ~ok & ~nulled).sum())
-                report.add(kind, "quarantined", (~here).sum())
-
-        row_sel = ledger_col == ROW_LEVEL
-        if row_sel.any():
-            for kind in np.unique(ledger_kind[row_sel]):
-                p = ledger_pos[row_sel & (ledger_kind == kind)]
-                once = per_key[p] == 1
-                report.add(kind, "repaired", (present[p] & once & whole_row_same[p]).sum())
-                report.add(kind, "missed", (present[p] & ~(once & whole_row_same[p])).sum())
-                report.add(kind, "quarantined", (~present[p]).sum())
-
-        report.clean_rows += int((~dirty_rows).sum())
-        lost = ~dirty_rows & ~present
-        report.quarantined_with_parent += int((lost & parent_held).sum())
-        report.wrongly_quarantined += int((lost & ~parent_held).sum())
+    kinds: dict[str, dict[str, list[str]]] = {}
+    table_col, column_col = d.q("table"), d.q("column")
+    for table, column, kind in run(f"SELECT {table_col}, {column_col}, error_kind FROM {d.q(relation('ledger'))} "
+                                   f"GROUP BY {table_col}, {column_col}, error_kind "
+                                   f"ORDER BY {table_col}, {column_col}, error_kind"):
+        kinds.setdefault(table, {}).setdefault(column, []).append(kind)
+    for table in tables:
+        query = _TableQuery(spec, table, tables, kinds.get(table, {}), d)
+        totals = [int(v or 0) for v in run(query.totals())[0]]
+        for (name, *where), n in zip(query.counters, totals):
+            if name == "kind":
+                report.add(where[0], where[1], n)
+            else:
+                setattr(report, name, getattr(report, name) + n)
+        for i, column in enumerate(query.columns):
+            if totals[query.wrong_at[i]]:
+                for key, clean, silver in run(query.examples(i)):
+                    report.examples.append({"table": table, "column": column, "key": int(key),
+                                            "clean": str(clean), "silver": str(silver)})
     return report
 
 
-def _parent_missing(truth: GeneratedDataset, table: str, column: str, clean: pa.Array,
-                    silver: dict[str, pa.Table]) -> np.ndarray:
-    spec_table = truth.spec.tables[table]
-    parent_name = references(truth.spec, table, column) if column != spec_table.primary_key else None
-    if parent_name is None or parent_name not in silver:
-        return np.zeros(len(clean), bool)
-    keys = silver[parent_name].column(truth.spec.tables[parent_name].primary_key)
-    known = pc.is_in(clean, value_set=keys.combine_chunks())  # false for nulls, which never dangle
-    return pc.and_(pc.is_valid(clean), pc.invert(known)).to_numpy(zero_copy_only=False)
+class _TableQuery:
+    """The SQL for one table: one row per clean entity (its Bronze line, not a re-send) with, per column, the
+    Silver value, the clean text, the ledger's entry and whether Silver holds what it should."""
+
+    def __init__(self, spec: DatasetSpec, table: str, tables: Sequence[str], kinds: dict[str, list[str]],
+                 d: Dialect):
+        st = spec.tables[table]
+        self.d, self.table, self.pk, self.kinds = d, table, st.primary_key, kinds
+        self.columns = spec.emitted(table)
+        self.types = {c: str(SILVER_TYPES[st.columns[c].type]) for c in self.columns}
+        self.timestamps = {c for c in self.columns if st.columns[c].type == ColumnType.timestamp}
+        self.parents = {c: (p, spec.tables[p].primary_key) for c in self.columns if c != self.pk
+                        and (p := references(spec, table, c)) is not None and p in tables}
+        self.counters: list[tuple[str, ...]] = []  # per SUM of totals(): report field, or ("kind", kind, outcome)
+        self.sums: list[str] = []
+        self.wrong_at: dict[int, int] = {}
+        self._count()
+
+    def _sum(self, condition: str, *counter: str) -> int:
+        self.sums.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
+        self.counters.append(counter)
+        return len(self.sums) - 1
+
+    def _count(self) -> None:
+        lit = self.d.lit
+        for i, column in enumerate(self.columns):
+            s, e = f"_s{i}", f"_e{i}"
+            self._sum(f"_present AND NOT {e}", "clean_cells")
+            self.wrong_at[i] = self._sum(f"_present AND NOT {e} AND NOT {s}", "wrongly_changed")
+            self._sum(f"_o{i}", "nulled_with_parent")
+            for kind in self.kinds.get(column, []):
+                k = f"_k{i} = {lit(kind)}"
+                self._sum(f"{k} AND _present AND {s}", "kind", kind, "repaired")
+                self._sum(f"{k} AND _present AND NOT {s} AND _v{i} IS NULL", "kind", kind, "nulled")
+                self._sum(f"{k} AND _present AND NOT {s} AND _v{i} IS NOT NULL", "kind", kind, "missed")
+                self._sum(f"{k} AND NOT _present", "kind", kind, "quarantined")
+        # A re-sent row is repaired when Silver holds its entity once, with every value right.
+        whole = " AND ".join(["_copies = 1"] + [f"_s{i}" for i in range(len(self.columns))])
+        for kind in self.kinds.get(ROW_LEVEL, []):
+            k = f"_krow = {lit(kind)}"
+            self._sum(f"{k} AND _present AND {whole}", "kind", kind, "repaired")
+            self._sum(f"{k} AND _present AND NOT ({whole})", "kind", kind, "missed")
+            self._sum(f"{k} AND NOT _present", "kind", kind, "quarantined")
+        self._sum("NOT _dirty", "clean_rows")
+        self._sum("NOT _dirty AND NOT _present AND _held", "quarantined_with_parent")
+        self._sum("NOT _dirty AND NOT _present AND NOT _held", "wrongly_quarantined")
+
+    def totals(self) -> str:
+        return f"{self._judged()} SELECT {', '.join(self.sums)} FROM judged"
+
+    def examples(self, i: int) -> str:
+        column = self.columns[i]
+        clean = f"CAST(_t{i} AS {self.d.types[self.types[column]]})"
+        return (f"{self._judged()} SELECT _key, {clean}, _v{i} FROM judged "
+                f"WHERE _present AND NOT _e{i} AND NOT _s{i} ORDER BY _key LIMIT 3")
+
+    def _judged(self) -> str:
+        d, q, lit = self.d, self.d.q, self.d.lit
+        ledger = q(relation("ledger"))
+        mine = f"{q('table')} = {lit(self.table)}"
+        pk = q(self.pk)
+        n = range(len(self.columns))
+        pivot = []
+        for i, column in enumerate(self.columns):
+            is_column = f"{q('column')} = {lit(column)}"
+            pivot += [f"MAX(CASE WHEN {is_column} THEN 1 ELSE 0 END) AS _e{i}",
+                      f"MAX(CASE WHEN {is_column} THEN error_kind END) AS _k{i}",
+                      f"MAX(CASE WHEN {is_column} THEN expected_value END) AS _x{i}"]
+        pivot.append(f"MAX(CASE WHEN {q('column')} = {lit(ROW_LEVEL)} THEN error_kind END) AS _krow")
+        texts = ", ".join(f"b.{q(c)} AS _t{i}" for i, c in enumerate(self.columns))
+        values = ", ".join(f"{q(c)} AS _v{i}" for i, c in enumerate(self.columns))
+        parent_ctes = "".join(
+            f", p{i} AS (SELECT DISTINCT {q(ppk)} AS _key FROM {q(relation('silver', parent))})"
+            for i, c in enumerate(self.columns) if c in self.parents for parent, ppk in [self.parents[c]])
+        parent_joins = "".join(f" LEFT JOIN p{i} ON p{i}._key = {d.cast(f'c._t{i}', 'int64')}"
+                               for i, c in enumerate(self.columns) if c in self.parents)
+        cell_cols = [f"c._t{i}, s._v{i}, COALESCE(l._e{i}, 0) = 1 AS _e{i}, l._k{i}, l._x{i}" for i in n]
+        cell_cols += [f"p{i}._key IS NULL AS _dangles{i}" for i, c in enumerate(self.columns) if c in self.parents]
+        flags = []
+        for i, column in enumerate(self.columns):
+            # An optional reference to a parent row that was quarantined is nulled on purpose.
+            flags.append(f"(_present AND NOT _e{i} AND _v{i} IS NULL AND _t{i} IS NOT NULL AND _dangles{i}) AS _o{i}"
+                         if column in self.parents else f"FALSE AS _o{i}")
+            silver = _whole_seconds(d, f"_v{i}") if column in self.timestamps else f"_v{i}"
+            expected = f"CAST(CASE WHEN _e{i} THEN _x{i} ELSE _t{i} END AS {d.types[self.types[column]]})"
+            flags.append(f"({silver} IS NOT DISTINCT FROM {expected}) AS _eq{i}")
+        # A value with no right repair (expected_value null) is never "the same": any value Silver holds is a guess.
+        same = ", ".join(f"(_present AND NOT (_e{i} AND _x{i} IS NULL) AND (_eq{i} OR _o{i})) AS _s{i}" for i in n)
+        held_key = d.replace_all(pk, r"^\s+|\s+$", "")
+        return f"""WITH led AS (
+    SELECT row_key AS _key, {', '.join(pivot)} FROM {ledger} WHERE {mine} GROUP BY row_key
+), resent AS (
+    SELECT bronze_row FROM {ledger} WHERE {mine} AND {q('column')} = {lit(ROW_LEVEL)}
+), clean AS (
+    SELECT CAST(b.{pk} AS BIGINT) AS _key, {texts} FROM {q(relation('bronze', self.table))} b
+    LEFT JOIN resent r ON r.bronze_row = b._bronze_row WHERE r.bronze_row IS NULL
+), ranked AS (
+    SELECT {pk} AS _key, {values}, ROW_NUMBER() OVER (PARTITION BY {pk} ORDER BY _silver_row DESC) AS _rank,
+           COUNT(*) OVER (PARTITION BY {pk}) AS _copies
+    FROM {q(relation('silver', self.table))}
+), sil AS (
+    SELECT * FROM ranked WHERE _rank = 1
+), held AS (
+    SELECT DISTINCT CAST({held_key} AS BIGINT) AS _key FROM {q(relation('quarantine', self.table))}
+    WHERE _reason LIKE '%row is quarantined%' AND {d.full_match(held_key, '[0-9]{1,18}')}
+){parent_ctes}, cells AS (
+    SELECT c._key, s._key IS NOT NULL AS _present, COALESCE(s._copies, 0) AS _copies, l._key IS NOT NULL AS _dirty,
+           h._key IS NOT NULL AS _held, l._krow, {', '.join(cell_cols)}
+    FROM clean c LEFT JOIN sil s ON s._key = c._key LEFT JOIN led l ON l._key = c._key
+    LEFT JOIN held h ON h._key = c._key{parent_joins}
+), flagged AS (
+    SELECT *, {', '.join(flags)} FROM cells
+), judged AS (
+    SELECT *, {same} FROM flagged
+)"""
 
 
-def _held_by_parent_keys(q: pa.Table, pk: str) -> np.ndarray:
-    """Keys of rows quarantined only because a parent row was quarantined."""
-    if not q.num_rows:
-        return np.empty(0, np.int64)
-    cascade = pc.fill_null(pc.match_substring(q.column("_reason"), "row is quarantined"), False)
-    keys = pc.utf8_trim_whitespace(q.column(pk).filter(cascade))
-    ok = pc.fill_null(pc.match_substring_regex(keys, r"^\d{1,18}$"), False)
-    return pc.cast(keys.filter(ok), pa.int64()).to_numpy()
+def _whole_seconds(d: Dialect, expr: str) -> str:
+    # The clean values have whole seconds: a Silver fraction of a second is not counted against it.
+    return f"CAST(date_trunc('SECOND', {expr}) AS {d.types['timestamp[us]']})"

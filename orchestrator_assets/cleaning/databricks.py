@@ -135,8 +135,10 @@ def upload_bundle(client, code_path: str) -> list[str]:
     return written
 
 
-def run_on_databricks(context, pipes_client, settings: DatabricksSettings, storage: StorageSettings) -> PartitionResult:
-    """Clean the context's partition on Databricks; returns what the remote step reported through Pipes."""
+def run_on_databricks(context, pipes_client, settings: DatabricksSettings,
+                      storage: StorageSettings) -> tuple[PartitionResult, dict]:
+    """Clean and check the context's partition on Databricks; returns what the remote step reported through Pipes:
+    the cleaning result, and the checks' figures (verdict.checked_silver) of the Silver version it published."""
     from databricks.sdk.service import jobs
 
     bundle = bundle_name()
@@ -153,4 +155,5 @@ def run_on_databricks(context, pipes_client, settings: DatabricksSettings, stora
         raise RuntimeError("the Databricks run finished without reporting its result")
     for key, value in invocation.metadata.items():
         context.log.info(f"{key}: {getattr(value, 'value', value)}")
-    return PartitionResult.from_json(reports[-1])
+    report = reports[-1]
+    return PartitionResult.from_json(report["result"]), report["checked"]

@@ -67,6 +67,11 @@ class OracleReport:
         return {"passed": self.passed, "invalid": self.invalid, "failures": self.failures(),
                 "checks": [c.to_json() for c in self.checks]}
 
+    @classmethod
+    def from_json(cls, data: dict) -> OracleReport:
+        return cls([OracleCheck(c["table"], c["column"], c["check"], c["checked"], c["invalid"], list(c["examples"]))
+                    for c in data["checks"]])
+
 
 def phone_ok(value: str) -> bool:
     try:

@@ -1,6 +1,7 @@
 """The Silver step as it runs on a Databricks cluster: one partition, Bronze to Silver, reported through Pipes.
 
-The same `clean_partition` and rule catalogue as every local run, on the cluster's Spark session. Of Dagster it
+The same `clean_partition` and rule catalogue as every local run, on the cluster's Spark session, then the same
+checks (verdict.checked_silver) beside the data: the report carries figures, never a table. Of Dagster it
 imports only dagster-pipes, so the cluster needs the code bundle and the few libraries in
 databricks.CLUSTER_PACKAGES, not the orchestrator's dependencies.
 
@@ -31,8 +32,10 @@ from ..generation.bronze import read_manifest
 from ..ids import split_key
 from ..settings import StorageSettings
 from ..storage.backends import open_storage
+from .publish import require_silver
 from .run import clean_partition
 from .spark_engine import SparkEngine
+from .verdict import checked_silver
 
 
 def fuse_path(path: str) -> str:
@@ -85,7 +88,9 @@ def clean(partition: str, storage: StorageSettings, spark, log) -> dict:
     result = clean_partition(store, manifest, SparkEngine(spark=spark))
     log.info(f"{partition}: {result.silver_rows:,} Silver rows, {result.quarantined_rows:,} quarantined, "
              f"{result.seconds:.1f}s on Spark {spark.version}")
-    return result.to_json()
+    # Checked here, beside the data: the orchestrator gets the figures, never a table.
+    checked = checked_silver(store, manifest, require_silver(store, user, job), result.rules)
+    return {"result": result.to_json(), "checked": checked}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -132,7 +132,7 @@ def problems(data: Any, user: str | None = None, job: str | None = None) -> list
             continue
         out += _table_problems(table, entry, spec.emitted(table), owner, name)
     if model.ledger is not None and (model.seed is None or model.anchor_rows is None):
-        out.append("ledger: needs seed and anchor_rows (the clean data it is compared with is rebuilt from them); "
+        out.append("ledger: needs seed and anchor_rows (a ledger describes the Bronze the generator made from them); "
                    "Bronze not written by the generator has no ledger")
     if model.spec_name is not None and model.spec_name != spec.name:
         out.append(f"spec_name: {model.spec_name!r}, but spec.name is {spec.name!r}")

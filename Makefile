@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo test dev bench lint schema clean
+.PHONY: setup manifest demo test dev bench lint schema clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -21,20 +21,32 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# dagster-dbt reads dbt's manifest when the code location loads. `dagster dev` remakes it at every load
+# (DbtProject.prepare_if_dev in assets/gold.py); everything else, deploys included (deploy/README.md), gets it
+# from here, remade when the dbt project changes (tests/conftest.py only makes a missing one).
+MANIFEST    := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o \
+                 \( -name '*.sql' -o -name '*.yml' \) -print)
+
+manifest: $(MANIFEST)
+
+$(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	$(BIN)/dagster-dbt project prepare-and-package --file orchestrator_assets/dbt_project.py
+
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-demo: setup $(DAGSTER_HOME)/dagster.yaml
+demo: setup $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/orchestrator demo --rows 100000
 
-test: setup lint
+test: setup lint $(MANIFEST)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 dev: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: setup
+bench: setup $(MANIFEST)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/generation_memory.py
 	$(BIN)/python bench/accuracy.py

@@ -41,13 +41,12 @@ def silver(root: Path, orders: int):
 
 
 def dbt_build(env: dict, root: Path, work: Path, version: str) -> float:
-    from orchestrator_assets.assets.gold import DBT_EXECUTABLE
     from orchestrator_assets.settings import DBT_PROJECT_DIR
 
     dbt_vars = {"silver_root": str(root / "silver"), "silver_version": version, "pipeline_user": USER,
                 "pipeline_job": JOB}
     started = time.perf_counter()
-    subprocess.run([DBT_EXECUTABLE, "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+    subprocess.run([str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                     str(DBT_PROJECT_DIR), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
                     "--vars", json.dumps(dbt_vars), "--quiet"],
                    check=True, env={**os.environ, **env}, cwd=DBT_PROJECT_DIR)

@@ -111,12 +111,15 @@ class WarehouseResource(ConfigurableResource):
                            description=f"One of: {', '.join(WAREHOUSES)}.")
     duckdb_path: str = Field(default_factory=lambda: str(load_settings().duckdb_path))
 
-    def dbt_env(self) -> dict[str, str]:
-        """The environment dbt's profile reads: WAREHOUSE picks its target."""
+    def check(self) -> str:
         if self.warehouse not in WAREHOUSES:
             raise SettingsError(f"warehouse {self.warehouse!r} is not one of: {', '.join(WAREHOUSES)}")
-        if self.warehouse == "mysql":
-            return {"WAREHOUSE": "mysql"}
+        return self.warehouse
+
+    def dbt_vars(self) -> dict[str, str]:
+        """What dbt's profile reads from a build's vars: the DuckDB file (profiles.yml, var duckdb_path)."""
+        if self.check() == "mysql":
+            return {}
         path = Path(self.duckdb_path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return {"WAREHOUSE": "duckdb", "DUCKDB_PATH": str(path)}
+        return {"duckdb_path": str(path)}

@@ -7,7 +7,8 @@ STORAGE_PREFIX         folder inside the container or bucket that holds the laye
 CLEANING_ENGINE        pandas | duckdb | spark
 SPARK_RUNTIME          local | databricks: where the spark engine runs (local: a local[*] session in the run)
 SPARK_DRIVER_MEMORY    heap of a local Spark session, e.g. 8g (default: half the machine's memory)
-WAREHOUSE              duckdb | mysql: where dbt builds Gold (duckdb, the embedded default)
+WAREHOUSE              duckdb | mysql: where dbt builds Gold (duckdb, the embedded default); also the dbt target
+DBT_PROFILES_DIR       the folder of the profiles.yml dbt uses (default: dbt_project/, the repository's own)
 DUCKDB_PATH            the warehouse file (default: <data dir>/warehouse.duckdb)
 MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_DATABASE   the MySQL/MariaDB warehouse (127.0.0.1, 3306, root,
                        orchestrator_gold); MYSQL_PASSWORD from the environment only (default: empty)
@@ -65,6 +66,10 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+
+
+def dbt_profiles_dir() -> Path:
+    return Path(os.environ.get("DBT_PROFILES_DIR", "").strip() or DBT_PROJECT_DIR).resolve()
 
 STORAGE_BACKENDS = ("local", "adls", "oss")
 WAREHOUSES = ("duckdb", "mysql")

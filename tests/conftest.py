@@ -8,6 +8,17 @@ from orchestrator_assets.generation.spec import load_spec
 from orchestrator_assets.storage.local import LocalStorage
 
 
+def pytest_configure(config):
+    """dbt's manifest for a clean clone, before any test module loads assets/gold.py; xdist's workers find it
+    made. `make test` also remakes it when the dbt project changed (`make manifest`)."""
+    if hasattr(config, "workerinput"):
+        return
+    from orchestrator_assets.dbt_project import dbt_project
+
+    if not dbt_project.manifest_path.exists():
+        dbt_project.preparer.prepare(dbt_project)
+
+
 @pytest.fixture(scope="session")
 def spec():
     return load_spec()

@@ -78,7 +78,7 @@ def built(gold_db, tmp_path):
         save_request(store, build_request(user, job, rows, 9))
     for key in keys:
         assert materialize([bronze, silver, gold], partition_key=key, instance=instance, resources=resources).success
-    on_mysql = {**resources, "warehouse": WarehouseResource(warehouse="mysql")}
+    on_mysql = {**resources, "warehouse": WarehouseResource(warehouse="mysql"), "dbt": dbt_resource("mysql")}
 
     def build_mysql(key):
         return materialize([bronze, silver, gold], selection=AssetSelection.groups("gold"), partition_key=key,

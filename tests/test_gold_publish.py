@@ -10,6 +10,7 @@ rebuild succeeds and the marts hold the good rows once; so does a run of gold/fa
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -72,14 +73,16 @@ def silver_built(tmp_path_factory):
     instance.dispose()
 
 
-def gold_job_runner(instance, storage, warehouse):
-    """Gold alone, under a retry policy like the clean jobs' (no delay): a retried step would show."""
+def gold_job_runner(instance, storage, warehouse, dbt_target=None):
+    """Gold alone, under a retry policy like the clean jobs' (no delay): a retried step would show. dbt builds
+    into the warehouse's target unless told otherwise."""
     defs = Definitions(
         assets=[bronze, silver, gold],
         jobs=[define_asset_job("gold_only", selection=AssetSelection.groups("gold"),
                                op_retry_policy=RetryPolicy(max_retries=2))],
         resources={"storage": storage, "cleaning": CleaningEngineResource(engine="pandas"),
-                   "databricks": DatabricksResource(), "warehouse": warehouse, "dbt": dbt_resource()},
+                   "databricks": DatabricksResource(), "warehouse": warehouse,
+                   "dbt": dbt_resource(dbt_target or warehouse.warehouse)},
     )
     job = defs.resolve_job_def("gold_only")
 
@@ -162,8 +165,10 @@ def test_a_failing_dbt_test_keeps_the_previous_gold_on_duckdb(silver_built, tmp_
     path = silver_built["root"] / "gold.duckdb"
     run = gold_job_runner(silver_built["instance"], silver_built["storage"],
                           WarehouseResource(warehouse="duckdb", duckdb_path=str(path)))
+    environment = dict(os.environ)
     for key in (BAD, OTHER):
         assert run(key).success, key
+    assert dict(os.environ) == environment  # the warehouse reached dbt by its target and vars, not this process's
     before = duckdb_rows(path)
     assert all(before[(m, k)] for m in GOLD_MARTS for k in (BAD, OTHER))
     warehouse = GoldWarehouse(duckdb_path=path)
@@ -191,6 +196,17 @@ def test_a_failing_dbt_test_keeps_the_previous_gold_on_duckdb(silver_built, tmp_
     assert all(checks.values())
     assert duckdb_rows(path) == before
     assert staged_tables(warehouse) == []
+
+
+def test_a_build_whose_dbt_target_is_not_the_warehouse_is_refused(silver_built):
+    path = silver_built["root"] / "refused.duckdb"
+    run = gold_job_runner(silver_built["instance"], silver_built["storage"],
+                          WarehouseResource(warehouse="duckdb", duckdb_path=str(path)), dbt_target="mysql")
+    result = run(OTHER)
+    assert not result.success
+    errors = [str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure]
+    assert errors and all("'duckdb'" in e and "'mysql'" in e for e in errors), errors
+    assert not path.exists()  # refused before dbt started
 
 
 def test_a_failing_dbt_test_keeps_the_previous_gold_on_mysql(silver_built, mariadb, gold_db, tmp_path):

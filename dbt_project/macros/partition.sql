@@ -14,10 +14,10 @@
 {%- endmacro %}
 
 
-{% macro gold_partition_predicate(alias=none) -%}
-  {#- pipeline_user = '<var>' and pipeline_job = '<var>', optionally qualified by a table alias. -#}
-  {%- set p = (alias ~ '.') if alias else '' -%}
-  {{ p }}pipeline_user = {{ gold_sql_string(var('pipeline_user')) }} and {{ p }}pipeline_job = {{ gold_sql_string(var('pipeline_job')) }}
+{% macro gold_partition_predicate() -%}
+  {#- pipeline_user = '<var>' and pipeline_job = '<var>': every staging model's filter, so the models downstream
+      see one partition and join on ids alone. -#}
+  pipeline_user = {{ gold_sql_string(var('pipeline_user')) }} and pipeline_job = {{ gold_sql_string(var('pipeline_job')) }}
 {%- endmacro %}
 
 

@@ -1,10 +1,8 @@
 """Gold: the dbt project's marts, built per (user, job) partition from Silver Parquet."""
 
-import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,32 +28,35 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.errors import DagsterDbtManifestNotFoundError
 
 from ..cleaning.publish import require_silver
+from ..dbt_project import dbt_project
 from ..generation.bronze import read_manifest
 from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import StorageResource, WarehouseResource
 from ..run_workers import watch_run_worker
-from ..settings import DBT_PROJECT_DIR, mysql_settings, patched_env
+from ..settings import SettingsError, load_settings, mysql_settings
 from ..warehouse.mysql import layouts, load_partition
 from ..warehouse.publish import GoldWarehouse, new_stage
 from .gold_failures import build_failure
 from .quality_metadata import dbt_tests_table
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 WAREHOUSE_POOL = "duckdb_warehouse"
-# The dbt installed beside this interpreter, whether or not the virtualenv is on PATH; builds go through the
-# orchestrator-dbt wrapper, which dies with the step that started it (child_process.py).
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# Beside this interpreter, whether or not the virtualenv is on PATH: the orchestrator-dbt wrapper runs the dbt
+# installed there and dies with the step that started it (child_process.py).
 DBT_BUILD_EXECUTABLE = str(Path(sys.executable).with_name("orchestrator-dbt"))
 # A build folder left by a run killed mid-build is removed by a later build once it is this old.
 STALE_BUILD_SECONDS = 3600
 DBT_BUILDS_DIR = Path(tempfile.gettempdir()) / "orchestrator-dbt"
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_BUILD_EXECUTABLE)
+def dbt_resource(target: str | None = None) -> DbtCliResource:
+    """dbt builds into the profile's target of this deployment's warehouse (WAREHOUSE, unless given); the
+    connection settings are the profile's, read from the deployment's environment (MYSQL_*)."""
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(dbt_project.profiles_dir),
+                          target=target or load_settings().warehouse, dbt_executable=DBT_BUILD_EXECUTABLE)
 
 
 @contextmanager
@@ -79,35 +80,6 @@ def build_folder() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _manifest_is_current() -> bool:
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return False
-    sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".yaml")
-               and "target" not in p.parts and "logs" not in p.parts]
-    return all(p.stat().st_mtime <= manifest.stat().st_mtime for p in sources)
-
-
-def ensure_manifest() -> None:
-    """dagster-dbt reads target/manifest.json at load time; build it when missing or stale.
-
-    Several processes may load the code location at once (test workers, webserver and daemon), so the
-    parse runs under a lock and is skipped by whoever finds the manifest current after waiting.
-    """
-    if _manifest_is_current():
-        return
-    lock_path = dbt_project.manifest_path.parent / ".parse.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _manifest_is_current():
-            subprocess.run(
-                [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR),
-                 "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
-                check=True, cwd=DBT_PROJECT_DIR,
-            )
-
-
 class GoldTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -125,8 +97,17 @@ class GoldTranslator(DagsterDbtTranslator):
         return spec._replace(partitions_def=job_partitions) if spec is not None else None
 
 
-ensure_manifest()
-_DBT_MANIFEST = json.loads(dbt_project.manifest_path.read_text())
+def read_dbt_manifest() -> dict:
+    """The manifest `dagster dev` writes at each load, and prepare-and-package before anything else starts."""
+    dbt_project.prepare_if_dev()
+    if not dbt_project.manifest_path.exists():
+        raise DagsterDbtManifestNotFoundError(
+            f"no dbt manifest at {dbt_project.manifest_path}: run `make manifest` (dagster-dbt project "
+            "prepare-and-package --file orchestrator_assets/dbt_project.py) before loading the code location")
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+_DBT_MANIFEST = read_dbt_manifest()
 SOURCE_TABLES = sorted({s["name"] for s in _DBT_MANIFEST["sources"].values()})
 # The models stored as tables (the marts), by asset key: ephemeral models have no rows to count.
 MARTS = {AssetKey(["gold", n["name"]]): n["alias"] for n in _DBT_MANIFEST["nodes"].values()
@@ -151,10 +132,11 @@ def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageRe
     if missing:
         raise ValueError(f"Gold marts need the e-commerce tables; partition {context.partition_key} "
                          f"({manifest.spec_name if manifest else 'no Bronze'}) lacks: {', '.join(missing)}")
-    # dbt's profile reads the warehouse (its target) and its location from the environment of this run process,
-    # set for the build only: a process running several runs must not keep one run's warehouse.
+    if dbt.target != warehouse.check():
+        raise SettingsError(f"the warehouse resource is {warehouse.warehouse!r} but the dbt resource builds its "
+                            f"{dbt.target!r} target: give both the same warehouse (WAREHOUSE sets both)")
     current = require_silver(store, user, job)  # resolved once: the build reads one version throughout
-    with patched_env(warehouse.dbt_env()), store.local_view([current.key(t) for t in SOURCE_TABLES]) as root:
+    with store.local_view([current.key(t) for t in SOURCE_TABLES]) as root:
         yield from _build(context, dbt, warehouse, manifest, current, root)
 
 
@@ -176,8 +158,10 @@ def _build(context, dbt, warehouse, manifest, current, root):
         context.log.info(f"dropped {len(dropped)} staged tables left by builds that died: {', '.join(dropped)}")
     # dbt builds the marts as staged tables and tests those; the real marts change only in publish() below.
     stage = new_stage()
+    # The DuckDB file goes to dbt's profile as a var of this build, never through the process environment: a
+    # process running several runs must not keep one run's warehouse.
     dbt_vars = {"silver_root": str(root / "silver"), "silver_version": current.version, "pipeline_user": user,
-                "pipeline_job": job, "gold_stage": stage}
+                "pipeline_job": job, "gold_stage": stage, **warehouse.dbt_vars()}
     events, failed, results = [], None, None
     try:
         with build_folder() as target:

@@ -12,15 +12,9 @@ select
     o.ordered_at,
     o.order_date,
     o.order_status,
-    case when o.order_status in ('cancelled', 'returned') then 0 else 1 end as is_net_sale,
-    i.pipeline_user,
-    i.pipeline_job
+    case when o.order_status in ('cancelled', 'returned') then 0 else 1 end as is_net_sale
 from {{ ref('stg_silver__order_items') }} as i
 inner join {{ ref('stg_silver__orders') }} as o
     on o.order_id = i.order_id
-   and o.pipeline_user = i.pipeline_user
-   and o.pipeline_job = i.pipeline_job
 left join {{ ref('stg_silver__products') }} as p
     on p.product_id = i.product_id
-   and p.pipeline_user = i.pipeline_user
-   and p.pipeline_job = i.pipeline_job

@@ -7,10 +7,8 @@ with ranked as (
         payment_method,
         amount,
         paid_at,
-        pipeline_user,
-        pipeline_job,
         row_number() over (
-            partition by pipeline_user, pipeline_job, order_id
+            partition by order_id
             order by paid_at, payment_id
         ) as payment_rank
     from {{ ref('stg_silver__payments') }}
@@ -18,12 +16,10 @@ with ranked as (
 
 select
     order_id,
-    pipeline_user,
-    pipeline_job,
     count(*) as payment_count,
     {{ gold_round('sum(amount)', 2) }} as paid_amount,
     max(case when payment_rank = 1 then payment_method end) as payment_method,
     min(paid_at) as first_paid_at,
     max(paid_at) as last_paid_at
 from ranked
-group by order_id, pipeline_user, pipeline_job
+group by order_id

@@ -8,10 +8,8 @@ with ranked as (
         carrier,
         shipped_at,
         delivered_at,
-        pipeline_user,
-        pipeline_job,
         row_number() over (
-            partition by pipeline_user, pipeline_job, order_id
+            partition by order_id
             order by shipped_at, shipment_id
         ) as shipment_rank
     from {{ ref('stg_silver__shipments') }}
@@ -19,11 +17,9 @@ with ranked as (
 
 select
     order_id,
-    pipeline_user,
-    pipeline_job,
     count(*) as shipment_count,
     max(case when shipment_rank = 1 then carrier end) as carrier,
     min(shipped_at) as shipped_at,
     case when count(delivered_at) = count(*) then max(delivered_at) end as delivered_at
 from ranked
-group by order_id, pipeline_user, pipeline_job
+group by order_id

@@ -28,13 +28,7 @@ select
 from {{ ref('stg_silver__orders') }} as o
 left join {{ ref('int_order_item_totals') }} as t
     on t.order_id = o.order_id
-   and t.pipeline_user = o.pipeline_user
-   and t.pipeline_job = o.pipeline_job
 left join {{ ref('int_order_payments') }} as p
     on p.order_id = o.order_id
-   and p.pipeline_user = o.pipeline_user
-   and p.pipeline_job = o.pipeline_job
 left join {{ ref('int_order_shipments') }} as s
     on s.order_id = o.order_id
-   and s.pipeline_user = o.pipeline_user
-   and s.pipeline_job = o.pipeline_job

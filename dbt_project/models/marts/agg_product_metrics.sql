@@ -2,37 +2,31 @@
 with product_sales as (
     select
         product_id,
-        pipeline_user,
-        pipeline_job,
         count(distinct order_id) as orders,
         sum(quantity) as units_sold,
         {{ gold_round('sum(line_amount)', 2) }} as revenue
     from {{ ref('int_order_items_enriched') }}
     where is_net_sale = 1
-    group by product_id, pipeline_user, pipeline_job
+    group by product_id
 ),
 
 product_reviews as (
     select
         product_id,
-        pipeline_user,
-        pipeline_job,
         count(*) as reviews,
         {{ gold_round('avg(rating)', 4) }} as avg_rating
     from {{ ref('stg_silver__reviews') }}
-    group by product_id, pipeline_user, pipeline_job
+    group by product_id
 ),
 
 product_events as (
     select
         product_id,
-        pipeline_user,
-        pipeline_job,
         sum(case when event_type = 'product_view' then 1 else 0 end) as product_views,
         sum(case when event_type = 'add_to_cart' then 1 else 0 end) as add_to_carts
     from {{ ref('stg_silver__web_events') }}
     where product_id is not null
-    group by product_id, pipeline_user, pipeline_job
+    group by product_id
 )
 
 select
@@ -51,13 +45,7 @@ select
 from {{ ref('stg_silver__products') }} as p
 left join product_sales as s
     on s.product_id = p.product_id
-   and s.pipeline_user = p.pipeline_user
-   and s.pipeline_job = p.pipeline_job
 left join product_reviews as r
     on r.product_id = p.product_id
-   and r.pipeline_user = p.pipeline_user
-   and r.pipeline_job = p.pipeline_job
 left join product_events as e
     on e.product_id = p.product_id
-   and e.pipeline_user = p.pipeline_user
-   and e.pipeline_job = p.pipeline_job

@@ -2,38 +2,32 @@
 with user_orders as (
     select
         user_id,
-        pipeline_user,
-        pipeline_job,
         count(*) as orders,
         sum(is_net_sale) as net_orders,
         {{ gold_round('sum(case when is_net_sale = 1 then total_amount else 0 end)', 2) }} as revenue,
         min(ordered_at) as first_order_at,
         max(ordered_at) as last_order_at
     from {{ ref('int_orders_enriched') }}
-    group by user_id, pipeline_user, pipeline_job
+    group by user_id
 ),
 
 user_reviews as (
     select
         user_id,
-        pipeline_user,
-        pipeline_job,
         count(*) as reviews_written,
         {{ gold_round('avg(rating)', 4) }} as avg_rating_given
     from {{ ref('stg_silver__reviews') }}
-    group by user_id, pipeline_user, pipeline_job
+    group by user_id
 ),
 
 user_events as (
     select
         user_id,
-        pipeline_user,
-        pipeline_job,
         count(*) as web_events,
         count(distinct session_id) as web_sessions
     from {{ ref('stg_silver__web_events') }}
     where user_id is not null
-    group by user_id, pipeline_user, pipeline_job
+    group by user_id
 )
 
 select
@@ -53,13 +47,7 @@ select
 from {{ ref('stg_silver__users') }} as u
 left join user_orders as o
     on o.user_id = u.user_id
-   and o.pipeline_user = u.pipeline_user
-   and o.pipeline_job = u.pipeline_job
 left join user_reviews as r
     on r.user_id = u.user_id
-   and r.pipeline_user = u.pipeline_user
-   and r.pipeline_job = u.pipeline_job
 left join user_events as e
     on e.user_id = u.user_id
-   and e.pipeline_user = u.pipeline_user
-   and e.pipeline_job = u.pipeline_job

@@ -14,5 +14,3 @@ select
 from {{ ref('stg_silver__products') }} as p
 left join {{ ref('stg_silver__categories') }} as c
     on c.category_id = p.category_id
-   and c.pipeline_user = p.pipeline_user
-   and c.pipeline_job = p.pipeline_job

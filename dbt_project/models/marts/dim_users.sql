@@ -28,5 +28,3 @@ select
 from {{ ref('stg_silver__users') }} as u
 left join {{ ref('stg_silver__locations') }} as l
     on l.location_id = u.location_id
-   and l.pipeline_user = u.pipeline_user
-   and l.pipeline_job = u.pipeline_job

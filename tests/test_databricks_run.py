@@ -23,6 +23,7 @@ from orchestrator_assets.cleaning.run import clean_partition, read_silver
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.generation.spec import load_spec
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import CleaningEngineResource, DatabricksResource, StorageResource
 
 pytestmark = pytest.mark.xdist_group("databricks")
@@ -60,7 +61,7 @@ def lake(clouds, workspace, tmp_path_factory):
 def run_silver(lake, workspace, **databricks):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("jobs", [PARTITION])
-    resources = {"storage": lake["storage"], "cleaning": CleaningEngineResource(engine="spark", spark_runtime="databricks"),
+    resources = {**storage_resources(lake["storage"]), "cleaning": CleaningEngineResource(engine="spark", spark_runtime="databricks"),
                  "databricks": DatabricksResource(**({"host": workspace.host, "code_path": CODE, "poll_seconds": 0.5}
                                                      | databricks))}
     with patched_env(lake["env"]):

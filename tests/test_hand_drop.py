@@ -24,6 +24,7 @@ from orchestrator_assets.generation import manifest as manifest_module
 from orchestrator_assets.generation.bronze import count_rows, read_manifest, write_bronze
 from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.generation.manifest import ManifestError, problems
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import (
     CleaningEngineResource,
     DatabricksResource,
@@ -211,7 +212,7 @@ def test_rows_are_counted_when_the_manifest_does_not_record_them(drop):
 
 
 def resources(tmp_path, root):
-    return {"storage": StorageResource(root=str(root)), "cleaning": CleaningEngineResource(engine="pandas"),
+    return {**storage_resources(StorageResource(root=str(root))), "cleaning": CleaningEngineResource(engine="pandas"),
             "databricks": DatabricksResource(),
             "warehouse": WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb")), "dbt": dbt_resource()}
 

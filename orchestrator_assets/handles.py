@@ -50,8 +50,8 @@ class LayerHandle:
                     yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
                     continue
                 with duckdb.connect() as con:
-                    reader = con.execute("SELECT json::VARCHAR AS record FROM read_json_objects(?, "
-                                         "format='newline_delimited')", [str(path)]).fetch_record_batch(batch_rows)
+                    reader = con.sql("SELECT json::VARCHAR AS record FROM read_json_objects(?, "
+                                     "format='newline_delimited')", params=[str(path)]).to_arrow_reader(batch_rows)
                     yield from reader
 
 

@@ -15,6 +15,7 @@ from support.azurite import ACCOUNT_KEY
 from support.clouds import patched_env
 from support.databricks_workspace import LocalDatabricksWorkspace
 
+from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.databricks import bundle_name, upload_bundle
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
@@ -65,7 +66,7 @@ def run_silver(lake, workspace, **databricks):
                  "databricks": DatabricksResource(**({"host": workspace.host, "code_path": CODE, "poll_seconds": 0.5}
                                                      | databricks))}
     with patched_env(lake["env"]):
-        return materialize([silver], partition_key=PARTITION, instance=instance, resources=resources,
+        return materialize([*bronze.specs, silver], partition_key=PARTITION, instance=instance, resources=resources,
                            raise_on_error=False)
 
 

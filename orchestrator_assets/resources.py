@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import Config, ConfigurableResource
 from pydantic import Field
 
 from .cleaning.engine import Engine
@@ -28,8 +28,8 @@ def _default(field: str):
     return lambda: getattr(storage_settings(), field)
 
 
-class StorageResource(ConfigurableResource):
-    """Where the Medallion layers live: the target-cloud switch. Override per run in the launchpad.
+class StorageLocation(Config):
+    """Which backend, and where in it: the fields the storage resource and the layer IO managers share.
 
     Defaults come from the environment (see settings.py); credentials never appear here.
     """
@@ -46,6 +46,14 @@ class StorageResource(ConfigurableResource):
     def settings(self) -> StorageSettings:
         return StorageSettings(self.backend, self.root, self.prefix, self.container, self.account,
                                self.account_url, self.bucket, self.endpoint)
+
+    def location_config(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in StorageLocation.model_fields}
+
+
+class StorageResource(ConfigurableResource, StorageLocation):
+    """Where the Medallion layers live by default, and the requests, audit and status objects always. The layer
+    IO managers (io_managers.py) start from the same location; each can be moved per layer or per run."""
 
     def get(self) -> Storage:
         return open_storage(self.settings())

@@ -18,6 +18,7 @@ from orchestrator_assets.audit.asset import audit_report
 from orchestrator_assets.audit.graph import audit
 from orchestrator_assets.audit.grounding import evidence_numbers, ungrounded
 from orchestrator_assets.audit.tools import Partition
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import StorageResource
 from orchestrator_assets.storage.local import LocalStorage
 
@@ -126,7 +127,7 @@ def test_step_budget_bounds_the_investigation(store):
 def test_asset_writes_report_and_fails_trustworthy_on_critical(store):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("jobs", ["carol.cascade", "alice.j2"])
-    resources = {"storage": StorageResource(backend="local", root=str(store.root))}
+    resources = {**storage_resources(StorageResource(backend="local", root=str(store.root)))}
     for key, passed in [("carol.cascade", False), ("alice.j2", True)]:
         result = materialize([audit_report], partition_key=key, resources=resources, instance=instance)
         assert result.success

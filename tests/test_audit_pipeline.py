@@ -11,6 +11,7 @@ from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.audit.asset import audit_report
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import (
     CleaningEngineResource,
@@ -26,7 +27,7 @@ def test_audit_after_a_real_run_reads_the_dbt_tests_of_the_partition(tmp_path):
     (tmp_path / "home").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "home"))
     resources = {
-        "storage": StorageResource(root=str(tmp_path / "storage")),
+        **storage_resources(StorageResource(root=str(tmp_path / "storage"))),
         "cleaning": CleaningEngineResource(engine="pandas"),
         "databricks": DatabricksResource(),
         "warehouse": WarehouseResource(duckdb_path=str(tmp_path / "warehouse.duckdb")),

@@ -302,6 +302,7 @@ def test_the_clean_job_fails_tampered_bronze_at_once_without_retries(store):
     from orchestrator_assets.assets.bronze import bronze
     from orchestrator_assets.assets.gold import dbt_resource, gold
     from orchestrator_assets.assets.silver import silver
+    from orchestrator_assets.io_managers import storage_resources
     from orchestrator_assets.jobs import clean_small_job
     from orchestrator_assets.resources import (
         CleaningEngineResource,
@@ -313,7 +314,7 @@ def test_the_clean_job_fails_tampered_bronze_at_once_without_retries(store):
     path = part_path(store, "orders")
     path.write_bytes(path.read_bytes().replace(b'"paid"', b'"PAID"', 1))
     defs = Definitions(assets=[bronze, silver, gold], jobs=[clean_small_job], resources={
-        "storage": StorageResource(root=str(store.root)), "cleaning": CleaningEngineResource(engine="pandas"),
+        **storage_resources(StorageResource(root=str(store.root))), "cleaning": CleaningEngineResource(engine="pandas"),
         "databricks": DatabricksResource(), "warehouse": WarehouseResource(duckdb_path=str(store.root / "w.duckdb")),
         "dbt": dbt_resource()})
     instance = DagsterInstance.ephemeral()

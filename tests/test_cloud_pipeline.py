@@ -15,6 +15,7 @@ from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.publish import current_silver, require_silver
 from orchestrator_assets.ids import PartitionKeyError
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import (
     CleaningEngineResource,
@@ -44,7 +45,7 @@ def runs(clouds, tmp_path_factory):
     out = {}
     for backend in BACKENDS:
         env = clouds.env(backend, prefix="medallion")
-        resources = {"storage": storage_resource(clouds, backend, root / "local", env),
+        resources = {**storage_resources(storage_resource(clouds, backend, root / "local", env)),
                      "cleaning": CleaningEngineResource(engine="pandas"), "databricks": DatabricksResource(),
                      "warehouse": WarehouseResource(duckdb_path=str(root / f"{backend}.duckdb")), "dbt": dbt_resource()}
         with patched_env(env):

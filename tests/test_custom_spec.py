@@ -6,6 +6,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import SOURCE_TABLES, dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import (
     CleaningEngineResource,
     DatabricksResource,
@@ -35,7 +36,7 @@ def test_custom_spec_through_bronze_and_silver(tmp_path):
     spec_file.write_text(yaml.safe_dump(SPEC))
     (tmp_path / "home").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "home"))
-    resources = {"storage": StorageResource(root=str(tmp_path / "storage")), "cleaning": CleaningEngineResource(),
+    resources = {**storage_resources(StorageResource(root=str(tmp_path / "storage"))), "cleaning": CleaningEngineResource(),
                  "databricks": DatabricksResource(),
                  "warehouse": WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb")), "dbt": dbt_resource()}
     instance.add_dynamic_partitions("jobs", ["carol.lib-1"])

@@ -15,6 +15,7 @@ from support.azurite import ACCOUNT_KEY
 from support.clouds import patched_env
 from support.databricks_workspace import LocalDatabricksWorkspace
 
+from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.databricks import bundle_name, upload_bundle
 from orchestrator_assets.cleaning.pandas_engine import PandasEngine
@@ -23,6 +24,7 @@ from orchestrator_assets.cleaning.run import clean_partition, read_silver
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.generation.spec import load_spec
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import CleaningEngineResource, DatabricksResource, StorageResource
 
 pytestmark = pytest.mark.xdist_group("databricks")
@@ -60,11 +62,11 @@ def lake(clouds, workspace, tmp_path_factory):
 def run_silver(lake, workspace, **databricks):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("jobs", [PARTITION])
-    resources = {"storage": lake["storage"], "cleaning": CleaningEngineResource(engine="spark", spark_runtime="databricks"),
+    resources = {**storage_resources(lake["storage"]), "cleaning": CleaningEngineResource(engine="spark", spark_runtime="databricks"),
                  "databricks": DatabricksResource(**({"host": workspace.host, "code_path": CODE, "poll_seconds": 0.5}
                                                      | databricks))}
     with patched_env(lake["env"]):
-        return materialize([silver], partition_key=PARTITION, instance=instance, resources=resources,
+        return materialize([*bronze.specs, silver], partition_key=PARTITION, instance=instance, resources=resources,
                            raise_on_error=False)
 
 

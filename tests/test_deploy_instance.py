@@ -9,6 +9,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, materialize
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from orchestrator_assets.assets.bronze import bronze
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import StorageResource
 from orchestrator_assets.settings import PROJECT_DIR
@@ -45,7 +46,7 @@ def test_runs_partitions_and_materialisations_live_in_postgres(postgres, pg_home
         storage = StorageResource(root=str(tmp_path / "storage"))
         save_request(storage.get(), build_request("pat", "pg-1", 60, 1))
         instance.add_dynamic_partitions("jobs", ["pat.pg-1"])
-        result = materialize([bronze], partition_key="pat.pg-1", instance=instance, resources={"storage": storage})
+        result = materialize([bronze], partition_key="pat.pg-1", instance=instance, resources={**storage_resources(storage)})
         assert result.success
     # A new process's view: everything came back from the database, nothing from local files.
     with DagsterInstance.from_config(str(home)) as again:

@@ -12,6 +12,7 @@ from dagster import DagsterInstance, RetryPolicy
 from orchestrator_assets import follow
 from orchestrator_assets.assets.gold import dbt_resource
 from orchestrator_assets.definitions import defs
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import (
     CleaningEngineResource,
     DatabricksResource,
@@ -30,7 +31,7 @@ def test_a_failed_run_is_followed_to_its_root_error(tmp_path, monkeypatch):
         instance.add_dynamic_partitions("jobs", ["gina.missing"])
         result = defs.resolve_job_def("clean_small_job").execute_in_process(
             partition_key="gina.missing", instance=instance, raise_on_error=False, resources={
-                "storage": StorageResource(root=str(tmp_path / "storage")), "dbt": dbt_resource(),
+                **storage_resources(StorageResource(root=str(tmp_path / "storage"))), "dbt": dbt_resource(),
                 "cleaning": CleaningEngineResource(engine="pandas"), "databricks": DatabricksResource(),
                 "warehouse": WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb"))})
         assert not result.success

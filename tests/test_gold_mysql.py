@@ -12,6 +12,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import (
     CleaningEngineResource,
@@ -67,7 +68,7 @@ def mysql_marts(mariadb, db) -> dict:
 @pytest.fixture
 def built(gold_db, tmp_path):
     instance = DagsterInstance.ephemeral()
-    resources = {"storage": StorageResource(root=str(tmp_path / "storage")),
+    resources = {**storage_resources(StorageResource(root=str(tmp_path / "storage"))),
                  "cleaning": CleaningEngineResource(engine="pandas"), "databricks": DatabricksResource(),
                  "warehouse": WarehouseResource(warehouse="duckdb", duckdb_path=str(tmp_path / "gold.duckdb")),
                  "dbt": dbt_resource()}

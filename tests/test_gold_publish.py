@@ -34,6 +34,7 @@ from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.publish import publish, require_silver
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import (
     CleaningEngineResource,
@@ -65,7 +66,7 @@ def silver_built(tmp_path_factory):
         save_request(store, build_request(user, job, rows, 21))
     keys = [f"{u}.{j}" for u, j, _ in JOBS]
     instance.add_dynamic_partitions("jobs", keys)
-    resources = {"storage": storage, "cleaning": CleaningEngineResource(engine="pandas"),
+    resources = {**storage_resources(storage), "cleaning": CleaningEngineResource(engine="pandas"),
                  "databricks": DatabricksResource()}
     for key in keys:
         assert materialize([bronze, silver], partition_key=key, instance=instance, resources=resources).success
@@ -80,7 +81,7 @@ def gold_job_runner(instance, storage, warehouse, dbt_target=None):
         assets=[bronze, silver, gold],
         jobs=[define_asset_job("gold_only", selection=AssetSelection.groups("gold"),
                                op_retry_policy=RetryPolicy(max_retries=2))],
-        resources={"storage": storage, "cleaning": CleaningEngineResource(engine="pandas"),
+        resources={**storage_resources(storage), "cleaning": CleaningEngineResource(engine="pandas"),
                    "databricks": DatabricksResource(), "warehouse": warehouse,
                    "dbt": dbt_resource(dbt_target or warehouse.warehouse)},
     )
@@ -186,7 +187,7 @@ def test_a_failing_dbt_test_keeps_the_previous_gold_on_duckdb(silver_built, tmp_
     fact = AssetKey(["gold", "fact_orders"])
     subset = materialize([bronze, silver, gold], selection=AssetSelection.assets(fact), partition_key=BAD,
                          instance=silver_built["instance"], raise_on_error=False,
-                         resources={"storage": silver_built["storage"], "dbt": dbt_resource(),
+                         resources={**storage_resources(silver_built["storage"]), "dbt": dbt_resource(),
                                     "cleaning": CleaningEngineResource(engine="pandas"), "databricks": DatabricksResource(),
                                     "warehouse": WarehouseResource(warehouse="duckdb", duckdb_path=str(path))})
     assert subset.success

@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from orchestrator_assets.arrivals import _arrival
+from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.gold import dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.engines import ENGINES
@@ -24,6 +25,7 @@ from orchestrator_assets.generation import manifest as manifest_module
 from orchestrator_assets.generation.bronze import count_rows, read_manifest, write_bronze
 from orchestrator_assets.generation.generator import generate
 from orchestrator_assets.generation.manifest import ManifestError, problems
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import (
     CleaningEngineResource,
     DatabricksResource,
@@ -211,7 +213,7 @@ def test_rows_are_counted_when_the_manifest_does_not_record_them(drop):
 
 
 def resources(tmp_path, root):
-    return {"storage": StorageResource(root=str(root)), "cleaning": CleaningEngineResource(engine="pandas"),
+    return {**storage_resources(StorageResource(root=str(root))), "cleaning": CleaningEngineResource(engine="pandas"),
             "databricks": DatabricksResource(),
             "warehouse": WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb")), "dbt": dbt_resource()}
 
@@ -220,7 +222,7 @@ def test_a_minimal_hand_drop_runs_through_silver_with_oracle_checks_only(drop, t
     (tmp_path / "home").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "home"))
     instance.add_dynamic_partitions("jobs", [f"{USER}.{JOB}"])
-    result = materialize([silver], partition_key=f"{USER}.{JOB}", instance=instance,
+    result = materialize([*bronze.specs, silver], partition_key=f"{USER}.{JOB}", instance=instance,
                          resources=resources(tmp_path, drop.root))
     assert result.success
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "cleaning_accuracy"]
@@ -311,7 +313,7 @@ def test_a_hand_drop_of_the_built_in_spec_runs_through_gold(tmp_path, spec):
     (tmp_path / "home").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "home"))
     instance.add_dynamic_partitions("jobs", [f"{user}.{job}"])
-    result = materialize([silver, gold], partition_key=f"{user}.{job}", instance=instance,
+    result = materialize([*bronze.specs, silver, gold], partition_key=f"{user}.{job}", instance=instance,
                          resources=resources(tmp_path, store.root))
     assert result.success
     done = {m.asset_key for m in result.get_asset_materialization_events()}
@@ -333,7 +335,7 @@ def test_a_manifest_with_problems_fails_the_clean_job_at_once_naming_the_field(d
     bad = minimal_manifest()
     bad["tables"]["orders"]["parts"][0]["key"] = f"bronze/orders/{USER}/{JOB}/part-00000.csv"
     drop.put_bytes(f"bronze/_manifest/{USER}/{JOB}/manifest.json", json.dumps(bad).encode())
-    defs = Definitions(assets=[silver, gold], jobs=[clean_small_job], resources=resources(tmp_path, drop.root))
+    defs = Definitions(assets=[*bronze.specs, silver, gold], jobs=[clean_small_job], resources=resources(tmp_path, drop.root))
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("jobs", [f"{USER}.{JOB}"])
     result = defs.resolve_job_def("clean_small_job").execute_in_process(

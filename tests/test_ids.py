@@ -81,13 +81,14 @@ def test_the_sensor_skips_hand_dropped_bronze_under_a_bad_id(tmp_path, caplog):
 
 def test_the_first_step_refuses_a_bad_key_added_by_hand_before_any_write(tmp_path):
     from orchestrator_assets.assets.bronze import bronze
+    from orchestrator_assets.io_managers import storage_resources
     from orchestrator_assets.resources import StorageResource
 
     instance = DagsterInstance.ephemeral()
     key = "alice\n.j1"
     instance.add_dynamic_partitions("jobs", [key])  # what the UI or addDynamicPartition lets through
     result = materialize([bronze], partition_key=key, instance=instance, raise_on_error=False,
-                         resources={"storage": StorageResource(root=str(tmp_path / "storage"))})
+                         resources={**storage_resources(StorageResource(root=str(tmp_path / "storage")))})
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert repr(key) in failure.step_failure_data.error.cause.message or \

@@ -29,6 +29,7 @@ from support.webhook_receiver import Receiver
 from orchestrator_assets import layout
 from orchestrator_assets.check_alerts import failed_check_sensor
 from orchestrator_assets.definitions import defs
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.notify import Notice, send
 from orchestrator_assets.resources import StorageResource
 from orchestrator_assets.sensors import failed_run_sensor
@@ -139,7 +140,7 @@ def failed_clean(instance, tmp_path, monkeypatch):
     storage = StorageResource(root=str(tmp_path / "storage"))
     result = defs.resolve_job_def("clean_small_job").execute_in_process(
         partition_key="gina.missing", instance=instance, raise_on_error=False, resources={
-            "storage": storage, "cleaning": CleaningEngineResource(engine="pandas"),
+            **storage_resources(storage), "cleaning": CleaningEngineResource(engine="pandas"),
             "databricks": DatabricksResource(), "dbt": dbt_resource(),
             "warehouse": WarehouseResource(duckdb_path=str(tmp_path / "w.duckdb"))})
     assert not result.success

@@ -15,6 +15,7 @@ from orchestrator_assets.assets.gold import DBT_BUILDS_DIR, dbt_resource, gold
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.publish import require_silver
 from orchestrator_assets.definitions import defs
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import (
     CleaningEngineResource,
@@ -35,7 +36,7 @@ def env(tmp_path_factory):
     (root / "home").mkdir()
     instance = DagsterInstance.local_temp(str(root / "home"))
     resources = {
-        "storage": StorageResource(root=str(root / "storage")),
+        **storage_resources(StorageResource(root=str(root / "storage"))),
         "cleaning": CleaningEngineResource(engine="pandas"),
         "databricks": DatabricksResource(),
         "warehouse": WarehouseResource(duckdb_path=str(root / "warehouse.duckdb")),
@@ -255,7 +256,7 @@ def test_one_bad_partition_fails_only_its_own_checks(tmp_path):
     """Bronze changed on storage after it was written: the re-run's check fails for that partition alone."""
     (tmp_path / "home").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "home"))
-    resources = {"storage": StorageResource(root=str(tmp_path / "storage"))}
+    resources = {**storage_resources(StorageResource(root=str(tmp_path / "storage")))}
     store = resources["storage"].get()
     keys = ["carol.good", "carol.bad"]
     for key in keys:

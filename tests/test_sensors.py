@@ -29,6 +29,7 @@ from orchestrator_assets.cleaning.publish import require_silver
 from orchestrator_assets.definitions import defs
 from orchestrator_assets.generation.bronze import write_bronze
 from orchestrator_assets.generation.generator import generate
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.resources import (
     CleaningEngineResource,
     DatabricksResource,
@@ -91,7 +92,7 @@ def evaluate(env, cursor=None, caplog=None):
 
 
 def pipeline_resources(env) -> dict:
-    return {"storage": env.storage, "cleaning": CleaningEngineResource(engine="pandas"),
+    return {**storage_resources(env.storage), "cleaning": CleaningEngineResource(engine="pandas"),
             "databricks": DatabricksResource(),
             "warehouse": WarehouseResource(duckdb_path=str(env.root / "warehouse.duckdb")), "dbt": dbt_resource()}
 

@@ -15,6 +15,7 @@ from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context
 from orchestrator_assets import layout
 from orchestrator_assets.arrivals import PARTITION_TAG
 from orchestrator_assets.definitions import defs
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import StorageResource
 from orchestrator_assets.submissions import (
@@ -48,7 +49,7 @@ def env(tmp_path):
 def submit(env, **config):
     instance, storage = env
     return submit_job.execute_in_process(run_config={"ops": {"submit": {"config": config}}}, instance=instance,
-                                         resources={"storage": storage}, raise_on_error=False)
+                                         resources={**storage_resources(storage)}, raise_on_error=False)
 
 
 def failure_message(result) -> str:

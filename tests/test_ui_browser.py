@@ -19,6 +19,7 @@ from support.local_services import HOST
 from orchestrator_assets.assets.bronze import bronze
 from orchestrator_assets.assets.silver import silver
 from orchestrator_assets.cleaning.publish import require_silver
+from orchestrator_assets.io_managers import storage_resources
 from orchestrator_assets.requests import build_request, save_request
 from orchestrator_assets.resources import CleaningEngineResource, DatabricksResource, StorageResource
 from orchestrator_assets.settings import PROJECT_DIR
@@ -42,7 +43,7 @@ def ui(tmp_path_factory):
         save_request(store, build_request(*KEY.split("."), 300, 11))
         instance.add_dynamic_partitions("jobs", [KEY])
         result = materialize([bronze, silver], partition_key=KEY, instance=instance, resources={
-            "storage": storage, "cleaning": CleaningEngineResource(engine="pandas"),
+            **storage_resources(storage), "cleaning": CleaningEngineResource(engine="pandas"),
             "databricks": DatabricksResource()})
         assert result.success
     finally:

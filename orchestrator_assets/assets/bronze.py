@@ -13,6 +13,7 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     multi_asset,
 )
 from dagster._utils.warnings import PreviewWarning
@@ -21,15 +22,18 @@ from pydantic import Field
 from ..generation.bronze import Manifest, ledger_kinds, write_bronze
 from ..generation.generator import stream
 from ..generation.spec import load_spec
+from ..handles import LEDGER_TABLE, bronze_handle
 from ..ids import PartitionKeyError, split_key
+from ..io_managers import BRONZE_IO, BronzeIOManager
 from ..partitions import job_partitions
 from ..requests import JobRequest, RequestError, build_request, load_request, save_request
 from ..resources import StorageResource
 from ..run_workers import watch_run_worker
 from ..storage.base import Storage
+from ..storage.layered import LayeredStorage
 
 TABLES = list(load_spec().tables)
-LEDGER = AssetKey(["bronze", "error_ledger"])
+LEDGER = AssetKey(["bronze", LEDGER_TABLE])
 
 
 def bronze_key(table: str) -> AssetKey:
@@ -87,24 +91,28 @@ def _count_lines(manifest: Manifest, storage: Storage, table: str) -> tuple[int,
 @multi_asset(
     name="bronze",
     specs=[AssetSpec(bronze_key(t), partitions_def=job_partitions, group_name="bronze", kinds={"json"},
-                     description=f"Raw {t} records with injected data-quality errors (JSON Lines).") for t in TABLES]
+                     description=f"Raw {t} records with injected data-quality errors (JSON Lines)."
+                     ).with_io_manager_key(BRONZE_IO) for t in TABLES]
     + [AssetSpec(LEDGER, partitions_def=job_partitions, group_name="bronze", kinds={"parquet"},
-                 description="Every injected error: table, row key, column, kind, clean and dirty value.")],
+                 description="Every injected error: table, row key, column, kind, clean and dirty value."
+                 ).with_io_manager_key(BRONZE_IO)],
     check_specs=[job_check(c, bronze_key(t), d) for t in TABLES for c, d in [
         ("rows_match_manifest", "Lines on storage equal the row count the manifest records."),
         ("columns_match_spec", "Records carry exactly the columns the spec emits."),
     ]],
     partitions_def=job_partitions,
 )
-def bronze(context: AssetExecutionContext, config: JobConfig, storage: StorageResource):
-    """Generate the job's dataset and publish it to Bronze (read-only once written)."""
+def bronze(context: AssetExecutionContext, config: JobConfig, storage: StorageResource,
+           bronze_io_manager: ResourceParam[BronzeIOManager]):
+    """Generate the job's dataset and publish it to Bronze (read-only once written), where bronze_io_manager
+    says; the request stays with the storage resource, where submissions and sensors find it."""
     user, job = split_key(context.partition_key)
     if not context.instance.has_dynamic_partition(job_partitions.name, context.partition_key):
         # A run may name a key nobody added (the GraphQL API does not check): write nothing for it.
         raise PartitionKeyError(f"partition {context.partition_key!r} does not exist in '{job_partitions.name}': "
                                 "add it first (orchestrator submit does)")
     watch_run_worker(context.instance, context.run)
-    store = storage.get()
+    store = LayeredStorage({"bronze": bronze_io_manager.store()}, storage.get(), writes="bronze")
     try:
         request = resolve_request(store, user, job, config)
     except RequestError as err:
@@ -123,7 +131,7 @@ def bronze(context: AssetExecutionContext, config: JobConfig, storage: StorageRe
             continue
         info = manifest.tables[table]
         table_kinds = {k["error_kind"]: k["row_key_count"] for k in kinds if k["table"] == table}
-        yield MaterializeResult(asset_key=bronze_key(table), metadata={
+        yield MaterializeResult(asset_key=bronze_key(table), value=bronze_handle(store, manifest, table), metadata={
             "rows": info["rows"], "clean_rows": info["clean_rows"], "bytes": sum(p["bytes"] for p in info["parts"]),
             "path": MetadataValue.path(store.uri(info["parts"][0]["key"])), "written": written,
             "injected_errors": sum(table_kinds.values()), "errors_by_kind": MetadataValue.json(table_kinds),
@@ -136,7 +144,7 @@ def bronze(context: AssetExecutionContext, config: JobConfig, storage: StorageRe
         yield AssetCheckResult(asset_key=bronze_key(table), check_name="columns_match_spec",
                                passed=keys == info["columns"], severity=AssetCheckSeverity.ERROR,
                                metadata={"found": MetadataValue.json(keys), "expected": MetadataValue.json(info["columns"])})
-    yield MaterializeResult(asset_key=LEDGER, metadata={
+    yield MaterializeResult(asset_key=LEDGER, value=bronze_handle(store, manifest, LEDGER_TABLE), metadata={
         "rows": manifest.data["ledger"]["rows"], "path": MetadataValue.path(store.uri(manifest.data["ledger"]["key"])),
         "error_rate": request.spec.error_rate, "seed": request.seed, "spec": request.spec.name,
         "spec_digest": manifest.data["spec_digest"],

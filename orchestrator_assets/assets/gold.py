@@ -20,6 +20,7 @@ from dagster import (
     AssetSpec,
     MetadataValue,
     Output,
+    ResourceParam,
 )
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -34,8 +35,9 @@ from ..cleaning.publish import require_silver
 from ..dbt_project import dbt_project
 from ..generation.bronze import read_manifest
 from ..ids import split_key
+from ..io_managers import BronzeIOManager, SilverIOManager
 from ..partitions import job_partitions
-from ..resources import StorageResource, WarehouseResource
+from ..resources import WarehouseResource
 from ..run_workers import watch_run_worker
 from ..settings import SettingsError, load_settings, mysql_settings
 from ..warehouse.mysql import layouts, load_partition
@@ -121,13 +123,15 @@ MARTS = {AssetKey(["gold", n["name"]]): n["alias"] for n in _DBT_MANIFEST["nodes
     dagster_dbt_translator=GoldTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
     pool=WAREHOUSE_POOL,
 )
-def gold(context: AssetExecutionContext, dbt: DbtCliResource, storage: StorageResource, warehouse: WarehouseResource):
+def gold(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+         bronze_io_manager: ResourceParam[BronzeIOManager], silver_io_manager: ResourceParam[SilverIOManager]):
     """Build the marts for one partition; the marts replace that partition's rows only, and only when every dbt
     test of the build passed (warehouse/publish.py)."""
     user, job = split_key(context.partition_key)
     watch_run_worker(context.instance, context.run)
-    store = storage.get()
-    manifest = read_manifest(store, user, job)
+    # dbt's sources are not inputs (dbt_assets takes none), so Silver is found through its IO manager's store.
+    store = silver_io_manager.store()
+    manifest = read_manifest(bronze_io_manager.store(), user, job)
     missing = sorted(set(SOURCE_TABLES) - set(manifest.tables if manifest else ()))
     if missing:
         raise ValueError(f"Gold marts need the e-commerce tables; partition {context.partition_key} "

@@ -5,11 +5,13 @@ import json
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetIn,
     AssetKey,
     AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     multi_asset,
 )
 
@@ -19,12 +21,12 @@ from ..cleaning.engine import sum_by_rule
 from ..cleaning.publish import SilverVersion, require_silver
 from ..cleaning.run import PartitionResult, clean_partition
 from ..cleaning.verdict import NO_LEDGER, Verdict, checked_silver
-from ..generation.bronze import read_manifest
 from ..generation.integrity import BronzeIntegrityError
-from ..generation.manifest import ManifestError
+from ..handles import LEDGER_TABLE, QUARANTINE_TABLE, LayerHandle, silver_handle
 from ..ids import split_key
+from ..io_managers import BRONZE_IO, SILVER_IO, SilverIOManager
 from ..partitions import job_partitions
-from ..resources import CleaningEngineResource, DatabricksResource, StorageResource
+from ..resources import CleaningEngineResource, DatabricksResource
 from ..run_workers import watch_run_worker
 from ..storage.base import Storage
 from .bronze import LEDGER, TABLES, absent_table, bronze_key, job_check
@@ -35,7 +37,7 @@ from .quality_metadata import (
     rules_table,
 )
 
-QUARANTINE = AssetKey(["silver", "quarantine"])
+QUARANTINE = AssetKey(["silver", QUARANTINE_TABLE])
 
 
 TABLE_CHECKS = {
@@ -52,11 +54,15 @@ def silver_key(table: str) -> AssetKey:
 @multi_asset(
     name="silver",
     specs=[AssetSpec(silver_key(t), deps=[bronze_key(t)], partitions_def=job_partitions, group_name="silver",
-                     kinds={"parquet", "pandas"}, description=f"Cleaned, typed, de-duplicated {t}.")
-           for t in TABLES]
+                     kinds={"parquet", "pandas"}, description=f"Cleaned, typed, de-duplicated {t}."
+                     ).with_io_manager_key(SILVER_IO) for t in TABLES]
     + [AssetSpec(QUARANTINE, deps=[bronze_key(t) for t in TABLES] + [LEDGER], partitions_def=job_partitions,
                  group_name="silver", kinds={"parquet"},
-                 description="Rows that could not be repaired, with the rule and the reason.")],
+                 description="Rows that could not be repaired, with the rule and the reason."
+                 ).with_io_manager_key(SILVER_IO)],
+    # Bronze arrives as handles (manifest and part keys, no rows), loaded by the Bronze IO manager even when
+    # Bronze is not part of the run.
+    ins={t: AssetIn(bronze_key(t), input_manager_key=BRONZE_IO) for t in [*TABLES, LEDGER_TABLE]},
     check_specs=[job_check(c, silver_key(t), d) for t in TABLES for c, d in TABLE_CHECKS.items()]
     + [job_check("cleaning_accuracy", QUARANTINE, (
         f"Against the error ledger: at most {MAX_MISSED_RATE:.0%} of each error kind missed, at most "
@@ -65,23 +71,17 @@ def silver_key(table: str) -> AssetKey:
         "oracles (valid phone and e-mail, required values, ranges, unique and resolving keys)."))],
     partitions_def=job_partitions,
 )
-def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: CleaningEngineResource,
-           databricks: DatabricksResource):
+def silver(context: AssetExecutionContext, cleaning: CleaningEngineResource, databricks: DatabricksResource,
+           silver_io_manager: ResourceParam[SilverIOManager], **bronze: LayerHandle):
     """Clean every Bronze table of the job with the configured engine."""
     user, job = split_key(context.partition_key)
     watch_run_worker(context.instance, context.run)
-    store = storage.get()
-    try:
-        manifest = read_manifest(store, user, job)
-    except ManifestError as err:
-        # A manifest with problems has them on a retry too: fail now, naming each field.
-        raise Failure(description=str(err), allow_retries=False) from err
-    if manifest is None:
-        raise FileNotFoundError(f"no Bronze manifest for {context.partition_key}: materialise Bronze first")
+    # Reads Bronze where its handles point, writes Silver where silver_io_manager says.
+    store, manifest = silver_io_manager.cleaning_store(bronze)
     if cleaning.on_databricks:
         # The cluster writes Silver and checks it (same clean_partition, same checks): only the figures come back.
         result, checked = run_on_databricks(context, databricks.pipes_client(), databricks.settings(),
-                                            storage.settings())
+                                            silver_io_manager.remote_settings(store))
         current = require_silver(store, user, job)
         if checked["version"] != current.version:
             raise Failure(f"Silver of {context.partition_key} changed while the cluster checked it (checked "
@@ -116,7 +116,7 @@ def silver(context: AssetExecutionContext, storage: StorageResource, cleaning: C
         "errors_injected": sum(k["injected"] for k in verdict.ledger.kinds.values()),
         "errors_missed": sum(k["missed"] for k in verdict.ledger.kinds.values()),
         "clean_values_wrongly_changed": verdict.ledger.wrongly_changed}
-    yield MaterializeResult(asset_key=QUARANTINE, metadata={
+    yield MaterializeResult(asset_key=QUARANTINE, value=silver_handle(store, current, QUARANTINE_TABLE), metadata={
         "rows": result.quarantined_rows, "engine": result.engine, "cleaning_seconds": round(result.seconds, 2),
         "quarantine_by_rule": MetadataValue.md(quarantine_table(checked["quarantine"])),
         "rules": MetadataValue.md(rules_table(result.by_rule())),
@@ -135,7 +135,7 @@ def _table_results(result: PartitionResult, table: str, store: Storage, current:
     """facts: the table's entry of verdict.table_facts (footer schema, duplicate keys)."""
     stats = result.tables[table]
     rules = sum_by_rule(r for r in result.rules if r["table"] == table)
-    yield MaterializeResult(asset_key=silver_key(table), metadata={
+    yield MaterializeResult(asset_key=silver_key(table), value=silver_handle(store, current, table), metadata={
         "rows": stats["silver_rows"], "bronze_rows": stats["bronze_rows"], "quarantined": stats["quarantined_rows"],
         "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(current.key(table))),
         "rules_table": MetadataValue.md(rules_table(rules)), "rules": MetadataValue.json(rules),

@@ -19,7 +19,7 @@ from dagster import (
 from ..cleaning.accuracy import MAX_MISSED_RATE, MAX_WRONGLY_CHANGED_RATE, MAX_WRONGLY_QUARANTINED_RATE
 from ..cleaning.catalogue import plan_table
 from ..cleaning.databricks import run_on_databricks
-from ..cleaning.engine import silver_schema, sum_by_rule
+from ..cleaning.engine import silver_schema, staged_schema, sum_by_rule
 from ..cleaning.publish import SilverVersion, require_silver
 from ..cleaning.run import PartitionResult, clean_partition, read_silver
 from ..cleaning.sql_rules import Dialect
@@ -42,8 +42,6 @@ from .quality_metadata import (
 )
 
 QUARANTINE = AssetKey(["silver", "quarantine"])
-PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
-
 
 TABLE_CHECKS = {
     "schema_matches_contract": "Column names and types equal the Silver contract of the spec.",
@@ -143,7 +141,7 @@ def _table_results(manifest: Manifest, result: PartitionResult, table: str, stor
         "bytes": stats["silver_bytes"], "path": MetadataValue.path(store.uri(current.key(table))),
         "rules_table": MetadataValue.md(rules_table(rules)), "rules": MetadataValue.json(rules),
     })
-    expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)
+    expected = staged_schema(silver_schema(plan))
     schema, dupes = _file_facts(store, current.key(table), plan.primary_key)
     yield AssetCheckResult(asset_key=silver_key(table), check_name="schema_matches_contract",
                            passed=schema.equals(expected), metadata={"schema": MetadataValue.text(str(schema))})

@@ -134,7 +134,7 @@ class StagedTable:
 
 @dataclass
 class FilesResult:
-    """What clean_files wrote, counted by the engine where the data is."""
+    """What the cleaning of one table staged: row counts (taken where the data is) and rule counts."""
 
     bronze_rows: int
     silver_rows: int

@@ -1,4 +1,5 @@
-"""`make bench` (engines part): clean the orders table on every engine at several sizes, in fresh processes.
+"""`make bench` (engines part): the Silver step of an orders job on every engine at several sizes, in fresh
+processes: Bronze parts in, published Silver and quarantine out, as a run does it (clean_partition).
 
 Each (engine, size) runs in its own process, so peak memory (the process and its children, e.g. Spark's JVM)
 is that engine's alone. Engines alternate within each size; `--repeat` runs each, median reported.
@@ -14,8 +15,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -33,33 +32,27 @@ def write_orders(rows: int, root: Path) -> None:
 
 
 def worker(engine_name: str, rows: int, root: Path) -> dict:
-    import duckdb
-
-    from orchestrator_assets.cleaning.catalogue import plan_table
-    from orchestrator_assets.cleaning.engine import ParentKeys
     from orchestrator_assets.cleaning.engines import get_engine
-    from orchestrator_assets.generation.bronze import read_bronze, read_manifest
+    from orchestrator_assets.cleaning.run import clean_partition
+    from orchestrator_assets.generation.bronze import read_manifest
     from orchestrator_assets.storage.local import LocalStorage
 
     store = LocalStorage(root)
     manifest = read_manifest(store, "bench", f"o{rows}")
-    with duckdb.connect() as con:
-        bronze = read_bronze(con, store, manifest, "orders")
-    plan = plan_table(manifest.spec, "orders")
-    users = {"users": ParentKeys(np.arange(1, rows // 5 + 1), np.empty(0, np.int64))}
     engine = get_engine(engine_name)
     started = time.perf_counter()
     if engine_name == "spark":
         engine.spark.range(1).count()  # session start-up, timed apart
     startup = time.perf_counter() - started
     started = time.perf_counter()
-    result = engine.clean_table(bronze, plan, users)
+    # The Silver step as a run does it: Bronze parts verified and read, Silver and quarantine staged and published.
+    result = clean_partition(store, manifest, engine)
     seconds = time.perf_counter() - started
     # Spark's JVM is a live child process until the session stops: read its high-water mark first.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + children_peak_kib()
     getattr(engine, "close", lambda: None)()
-    return {"engine": engine_name, "rows": bronze.num_rows, "seconds": seconds, "startup": startup,
-            "silver_rows": result.silver.num_rows, "peak_mib": peak / 1024}
+    return {"engine": engine_name, "rows": result.tables["orders"]["bronze_rows"], "seconds": seconds,
+            "startup": startup, "silver_rows": result.silver_rows, "peak_mib": peak / 1024}
 
 
 def children_peak_kib() -> int:
@@ -82,6 +75,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100000,1000000,5000000", help="orders per job")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engines", default=",".join(ENGINES), help="engines to run, comma-separated")
     parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "ROWS", "ROOT"))
     args = parser.parse_args()
     if args.worker:
@@ -89,13 +83,17 @@ def main() -> int:
         return 0
     from run import machine
 
+    engines = [e.strip() for e in args.engines.split(",")]
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        parser.error(f"--engines: unknown {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
         for rows in (int(s) for s in args.sizes.split(",")):
             write_orders(rows, Path(tmp))
-            runs: dict[str, list[dict]] = {e: [] for e in ENGINES}
+            runs: dict[str, list[dict]] = {e: [] for e in engines}
             for _ in range(args.repeat):
-                for engine in ENGINES:
+                for engine in engines:
                     out = subprocess.run([sys.executable, __file__, "--worker", engine, str(rows), tmp],
                                          capture_output=True, text=True, check=False)
                     if out.returncode:
@@ -122,14 +120,16 @@ def main() -> int:
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"## Engines run of {m['date']} — {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB", "",
-             f"Orders table, Bronze rows in memory to Silver + quarantine in memory (median of {r['repeat']}):", "",
+             f"The orders job's Silver step, Bronze parts to published Silver + quarantine (median of {r['repeat']}):",
+             "",
              "| orders | Bronze rows | engine | clean s | + Spark start-up s | peak MiB | vs pandas |",
              "|---:|---:|---|---:|---:|---:|---:|"]
     pandas = {x["orders"]: x["seconds"] for x in r["results"] if x["engine"] == "pandas"}
+    vs = (lambda x: f"{x['seconds'] / pandas[x['orders']]:.2f}x" if x["orders"] in pandas else "")
     for x in r["results"]:
         startup = f"{x['seconds'] + x['startup']:.2f}" if x["engine"] == "spark" else ""
         lines.append(f"| {x['orders']:,} | {x['bronze_rows']:,} | {x['engine']} | {x['seconds']:.2f} | {startup} | "
-                     f"{x['peak_mib']:,.0f} | {x['seconds'] / pandas[x['orders']]:.2f}x |")
+                     f"{x['peak_mib']:,.0f} | {vs(x)} |")
     return "\n".join(lines)
 
 

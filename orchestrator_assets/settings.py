@@ -10,6 +10,10 @@ SPARK_DRIVER_MEMORY    heap of a local Spark session, e.g. 8g (default: half the
 WAREHOUSE              duckdb | mysql: where dbt builds Gold (duckdb, the embedded default); also the dbt target
 DBT_PROFILES_DIR       the folder of the profiles.yml dbt uses (default: dbt_project/, the repository's own)
 DUCKDB_PATH            the warehouse file (default: <data dir>/warehouse.duckdb)
+DUCKDB_MEMORY_LIMIT    memory the DuckDB cleaning engine and Bronze reader may use before spilling, e.g. 4GB or
+                       512MiB (default: half the memory available when the connection opens, at most 4GiB:
+                       past that DuckDB spills, which keeps a 10M-order job within 6 GiB)
+DUCKDB_TEMP_DIR        where they spill past that limit (default: the run's scratch directory, removed after)
 MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_DATABASE   the MySQL/MariaDB warehouse (127.0.0.1, 3306, root,
                        orchestrator_gold); MYSQL_PASSWORD from the environment only (default: empty)
 
@@ -155,6 +159,34 @@ def notify_settings() -> NotifySettings:
     return NotifySettings(webhook_url=url, style=_choice("NOTIFY_WEBHOOK_FORMAT", "json", NOTIFY_FORMATS),
                           attempts=_positive_int("NOTIFY_ATTEMPTS", 3),
                           timeout=float(_positive_int("NOTIFY_TIMEOUT_SECONDS", 10)))
+
+
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def _available_bytes() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+DUCKDB_DEFAULT_CAP = 4 * 2**30
+
+
+def duckdb_limits(scratch: Path) -> dict[str, str]:
+    """DuckDB connection settings for cleaning: a memory limit taken from the machine, and a spill directory."""
+    limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
+    if limit and not _MEMORY.fullmatch(limit):
+        raise SettingsError(f"DUCKDB_MEMORY_LIMIT={limit!r} is not an amount of memory such as 4GB or 512MiB")
+    # Half of what is free now, not of the machine: other runs share it. Capped because spilling costs less
+    # than the memory a job of any size would otherwise take.
+    limit = limit or f"{max(256, min(_available_bytes() // 2, DUCKDB_DEFAULT_CAP) // 2**20)}MiB"
+    spill = os.environ.get("DUCKDB_TEMP_DIR", "").strip() or str(scratch / "duckdb-spill")
+    return {"memory_limit": limit, "temp_directory": spill}
 
 
 def spark_runtime() -> str:

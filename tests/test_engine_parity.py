@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator_assets.cleaning.catalogue import plan_table
+from orchestrator_assets.cleaning.engine import quarantine_schema, silver_schema, staged_schema
 from orchestrator_assets.cleaning.engines import ENGINES
 from orchestrator_assets.cleaning.run import clean_partition, read_silver
 from orchestrator_assets.generation.bronze import read_ledger
@@ -43,6 +45,11 @@ def test_engines_agree_row_for_row(engine, bronze_store, reference, tmp_path):
     ref_result, ref_tables = reference
     for table, (silver, quarantine) in tables.items():
         ref_silver, ref_quarantine = ref_tables[table]
+        # The files' own schemas (footers): the contract's types, every column nullable, partition columns text.
+        plan = plan_table(manifest.spec, table)
+        for data, contract in ((silver, silver_schema(plan)), (quarantine, quarantine_schema(plan)),
+                               (ref_silver, silver_schema(plan))):
+            assert data.schema.remove_metadata().equals(staged_schema(contract)), (table, data.schema)
         assert silver.schema == ref_silver.schema, table
         # Order aside: both sides sorted by every column before comparing values.
         key = [(c, "ascending") for c in silver.column_names]

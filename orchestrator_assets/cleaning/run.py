@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..generation.bronze import Manifest, read_bronze
-from ..generation.integrity import explain, verified_bronze
+from ..generation.integrity import BronzeCheck, explain, verified_bronze
+from ..settings import duckdb_limits
 from ..storage.base import Storage
-from .catalogue import plan_table, table_order
-from .engine import Engine, ParentKeys, sum_by_rule
+from .catalogue import TablePlan, plan_table, table_order
+from .engine import BronzeFiles, Engine, FilesResult, ParentKeys, StagedTable, sum_by_rule, with_partition
 from .publish import SilverVersion, publish, require_silver
 
 
@@ -44,51 +44,57 @@ class PartitionResult:
         return cls(data["engine"], dict(data["tables"]), list(data["rules"]), float(data["seconds"]))
 
 
-def _with_partition(table: pa.Table, user: str, job: str) -> pa.Table:
-    n = table.num_rows
-    return table.append_column("pipeline_user", pa.array([user] * n, pa.string())).append_column(
-        "pipeline_job", pa.array([job] * n, pa.string()))
-
-
-def _stage(tmp: Path, table: str, kind: str, data: pa.Table) -> Path:
-    local = tmp / f"{table}.{kind}.parquet"
-    pq.write_table(data, local, compression="zstd")
-    return local
-
-
 def clean_partition(storage: Storage, manifest: Manifest, engine: Engine) -> PartitionResult:
     """Clean every table, then publish them as one new Silver version: an engine that fails part-way, or a run
-    killed while publishing, leaves the previous Silver as it was."""
+    killed while publishing, leaves the previous Silver as it was.
+
+    An engine with `clean_files` reads the verified parts and the parents' staged Silver itself; any other is
+    handed each table as Arrow (read_bronze)."""
     user, job = manifest.user, manifest.job
     spec = manifest.spec
     started = time.perf_counter()
     result = PartitionResult(engine.name)
+    clean_files = getattr(engine, "clean_files", None)
     parent_keys: dict[str, ParentKeys] = {}
+    staged: dict[str, StagedTable] = {}
     # Before anything is cleaned: Bronze must be what its manifest says.
     with storage.scratch() as tmp, verified_bronze(storage, manifest) as verified:
-        con = duckdb.connect()
-        staged: dict[tuple[str, str], Path] = {}
+        con = None if clean_files else duckdb.connect(config=duckdb_limits(tmp))
         try:
             for name in table_order(spec):
                 plan = plan_table(spec, name)
-                bronze = read_bronze(con, storage, manifest, name, verified)
-                verified.reconcile(name, "the Bronze reader's output", bronze.num_rows)
-                cleaned = engine.clean_table(bronze, plan, parent_keys)
-                verified.reconcile(name, "Silver + quarantine", cleaned.silver.num_rows + cleaned.quarantine.num_rows)
-                parent_keys[name] = ParentKeys.of(cleaned, plan.primary_key)
-                quarantine = explain(cleaned.quarantine, bronze)
-                for kind, data in (("silver", cleaned.silver), ("quarantine", quarantine)):
-                    staged[name, kind] = _stage(tmp, name, kind, _with_partition(data, user, job))
-                result.tables[name] = {"bronze_rows": bronze.num_rows, "silver_rows": cleaned.silver.num_rows,
-                                       "quarantined_rows": cleaned.quarantine.num_rows,
-                                       "silver_bytes": staged[name, "silver"].stat().st_size,
-                                       **verified.report(name)}
-                result.rules.extend(cleaned.stats.rows(name))
+                out = StagedTable(tmp / f"{name}.silver.parquet", tmp / f"{name}.quarantine.parquet", plan.primary_key)
+                if clean_files:
+                    bronze = BronzeFiles(verified.root, manifest.parts(name), verified.scans, manifest.columns(name))
+                    done = clean_files(bronze, plan, staged, out, user, job, tmp)
+                    verified.reconcile(name, "the Bronze reader's output", done.bronze_rows)
+                else:
+                    done = _clean_in_memory(con, storage, manifest, engine, plan, parent_keys, verified, out)
+                verified.reconcile(name, "Silver + quarantine", done.silver_rows + done.quarantined_rows)
+                staged[name] = out
+                result.tables[name] = {"bronze_rows": done.bronze_rows, "silver_rows": done.silver_rows,
+                                       "quarantined_rows": done.quarantined_rows,
+                                       "silver_bytes": out.silver.stat().st_size, **verified.report(name)}
+                result.rules.extend(done.stats.rows(name))
         finally:
-            con.close()
+            if con is not None:
+                con.close()
         result.seconds = time.perf_counter() - started
-        publish(storage, user, job, staged, result.to_json(), engine.name)
+        files = {(t, kind): getattr(s, kind) for t, s in staged.items() for kind in ("silver", "quarantine")}
+        publish(storage, user, job, files, result.to_json(), engine.name)
     return result
+
+
+def _clean_in_memory(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Manifest, engine: Engine,
+                     plan: TablePlan, parent_keys: dict[str, ParentKeys], verified: BronzeCheck,
+                     out: StagedTable) -> FilesResult:
+    bronze = read_bronze(con, storage, manifest, plan.table, verified)
+    verified.reconcile(plan.table, "the Bronze reader's output", bronze.num_rows)
+    cleaned = engine.clean_table(bronze, plan, parent_keys)
+    parent_keys[plan.table] = ParentKeys.of(cleaned, plan.primary_key)
+    for data, path in ((cleaned.silver, out.silver), (explain(cleaned.quarantine, bronze), out.quarantine)):
+        pq.write_table(with_partition(data, manifest.user, manifest.job), path, compression="zstd")
+    return FilesResult(bronze.num_rows, cleaned.silver.num_rows, cleaned.quarantine.num_rows, cleaned.stats)
 
 
 def read_silver(storage: Storage, table: str, user: str, job: str, quarantine: bool = False,

@@ -141,7 +141,10 @@ def compile_plan(plan: TablePlan, dialect: Dialect, parents: dict[str, str]) -> 
     rule = " ".join(f"WHEN {flag} THEN {dialect.lit(r)}" for flag, r, _, _ in when)
     column = " ".join(f"WHEN {flag} THEN {dialect.lit(c) if c else 'NULL'}" for flag, _, c, _ in when)
     reason = " ".join(f"WHEN {flag} THEN {r}" for flag, _, _, r in when)
-    checked = (f"SELECT *, {silver}, CASE {rule} END AS _rule1, CASE {column} END AS _column1, "
+    # Only what is read after this point goes on: the window of the dedup rules materialises its input.
+    carried = ", ".join([*(dialect.q(c.name) for c in plan.columns), *(flag for *_, flag in b.out.counters),
+                         "_bronze_row", "_malformed"])
+    checked = (f"SELECT {carried}, {silver}, CASE {rule} END AS _rule1, CASE {column} END AS _column1, "
                f"CASE {reason} END AS _reason1 FROM ({sql})")
     b.out.sql = CATALOGUE["dedup_key"].sql(plan, dialect, checked)
     return b.out

@@ -17,19 +17,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..generation.bronze import Manifest
+from ..settings import duckdb_limits
 from ..storage.base import Storage
 from .accuracy import AccuracyReport, measure, relation
 from .catalogue import plan_table
-from .engine import silver_schema, sum_by_rule
+from .engine import silver_schema, staged_schema, sum_by_rule
 from .oracles import OracleReport, check_silver
 from .publish import SilverVersion
 from .sql_rules import Dialect
 
 NO_LEDGER = "no ledger: oracle checks only"
-# DuckDB spills what it can to the scratch directory; at 1 GB the per-table query of a 500,000-order job
-# (windows over the widest tables) ran out of memory (bench/accuracy.py), at 4 GB it completes.
-MEMORY_LIMIT = "4GB"
-PARTITION_COLUMNS = [("pipeline_user", pa.string()), ("pipeline_job", pa.string())]
 
 
 @dataclass
@@ -75,7 +72,7 @@ def accuracy_of_files(manifest: Manifest, ledger: Path, bronze: Mapping[str, Seq
     """As ledger_accuracy, over local files: per table its Bronze parts (in order), Silver and quarantine;
     spill: where DuckDB writes what exceeds its memory limit."""
     d = Dialect()
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)})
+    con = duckdb.connect(config=duckdb_limits(spill))
     try:
         con.execute(f"CREATE VIEW ledger AS SELECT * FROM read_parquet({d.lit(ledger)})")
         for table in silver:
@@ -126,7 +123,7 @@ def table_facts(storage: Storage, manifest: Manifest, current: SilverVersion) ->
     out = {}
     for table in manifest.tables:
         plan = plan_table(manifest.spec, table)
-        expected = pa.schema(list(silver_schema(plan)) + PARTITION_COLUMNS)
+        expected = staged_schema(silver_schema(plan))
         schema, dupes = file_facts(storage, current.key(table), plan.primary_key)
         out[table] = {"schema": str(schema), "schema_matches": schema.equals(expected), "duplicate_keys": dupes}
     return out
@@ -138,7 +135,7 @@ def file_facts(store: Storage, key: str, primary_key: str) -> tuple[pa.Schema, i
     with store.local_view([key]) as root, store.scratch() as spill:
         path = root / key
         schema = pq.read_schema(path).remove_metadata()
-        con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(spill)})
+        con = duckdb.connect(config=duckdb_limits(spill))
         try:
             column = Dialect().q(primary_key)
             dupes = con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT {column}) FROM read_parquet(?)",

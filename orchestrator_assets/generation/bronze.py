@@ -12,7 +12,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import layout
@@ -259,74 +258,86 @@ def ledger_kinds(storage: Storage, manifest: Manifest) -> list[dict[str, Any]]:
 
 def read_bronze(con: duckdb.DuckDBPyConnection, storage: Storage, manifest: Manifest, table: str,
                 verified: BronzeCheck | None = None) -> pa.Table:
-    """Every column as text, plus `_bronze_row` (line order) and `_malformed` (the raw line if it is not JSON).
+    """Every column as text, plus `_bronze_row` (line order) and `_malformed` (the raw line if it is not JSON),
+    as an Arrow table (see load_bronze; the DuckDB engine reads the parts itself instead).
 
-    One row per line, always. The fast JSON reader takes parts whose lines it accounts for one by one (same
-    count, no over-long line, no all-empty row that might be a JSON `null`); any other part is read line by
-    line (integrity.read_lines), so a broken, blank or over-long line becomes a quarantinable row.
     `verified`: the partition's checked parts (integrity.verified_bronze); without it the table is scanned here.
     """
     keys, columns = manifest.parts(table), manifest.columns(table)
     if verified is not None:
-        return _read_parts(con, verified.root, keys, verified.scans, columns)
+        return _fetch(con, verified.root, keys, verified.scans, columns)
     with storage.local_view(keys) as root:
-        scans = {k: scan_file(root / k, k) for k in keys}
-        return _read_parts(con, root, keys, scans, columns)
+        return _fetch(con, root, keys, {k: scan_file(root / k, k) for k in keys}, columns)
 
 
-def _read_parts(con: duckdb.DuckDBPyConnection, root: Path, keys: list[str], scans: dict[str, PartScan],
-                columns: list[str]) -> pa.Table:
+def _fetch(con: duckdb.DuckDBPyConnection, root: Path, keys: list[str], scans: dict[str, PartScan],
+           columns: list[str]) -> pa.Table:
+    name = "_bronze_read"
+    reasons = load_bronze(con, root, keys, scans, columns, name)
+    try:
+        return with_reasons(con.sql(f"SELECT * FROM {name}").to_arrow_table(), reasons)
+    finally:
+        con.execute(f"DROP TABLE {name}")
+
+
+def load_bronze(con: duckdb.DuckDBPyConnection, root: Path, keys: list[str], scans: dict[str, PartScan],
+                columns: list[str], into: str = "bronze") -> dict[int, str]:
+    """The parts into the temporary table `into` (every column as text, `_bronze_row`, `_malformed`), read by
+    DuckDB where they lie; returns {_bronze_row: reason} of the lines held back before parsing (integrity.explain).
+
+    One row per line, always. The fast JSON reader takes parts whose lines it accounts for one by one (same
+    count, no over-long line, no all-empty row that might be a JSON `null`); any other part is read line by
+    line (integrity.read_lines), so a broken, blank or over-long line becomes a quarantinable row.
+    """
     files = [str(root / k) for k in keys]
-    if not any(scans[k].long_lines for k in keys):
-        whole = _read_fast(con, files, columns, 0, sum(scans[k].lines for k in keys))
-        if whole is not None:
-            return whole
-    pieces, reasons, offset = [], {}, 0
+    if not any(scans[k].long_lines for k in keys) and _load_fast(con, into, files, columns, 0,
+                                                                   sum(scans[k].lines for k in keys)):
+        return {}
+    names = ", ".join(f'"{c}" VARCHAR' for c in columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {into} ({names}, _bronze_row BIGINT, _malformed VARCHAR)")
+    reasons, offset, piece = {}, 0, f"{into}_piece"
     for key, file in zip(keys, files):
-        piece = None if scans[key].long_lines else _read_fast(con, [file], columns, offset, scans[key].lines)
-        if piece is None:
-            piece, found = _read_exact(con, Path(file), key, columns, offset)
-            reasons.update(found)
-        pieces.append(piece)
+        if not scans[key].long_lines and _load_fast(con, piece, [file], columns, offset, scans[key].lines):
+            con.execute(f"INSERT INTO {into} SELECT * FROM {piece}")
+            con.execute(f"DROP TABLE {piece}")
+        else:
+            reasons.update(_load_exact(con, into, Path(file), key, columns, offset))
         offset += scans[key].lines
-    return with_reasons(pa.concat_tables(pieces), reasons)
+    return reasons
 
 
-def _read_fast(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str], offset: int,
-               lines: int) -> pa.Table | None:
-    """The files through DuckDB's JSON reader, or None if it fails or its rows do not match the lines one for one."""
+def _load_fast(con: duckdb.DuckDBPyConnection, into: str, files: list[str], columns: list[str], offset: int,
+               lines: int) -> bool:
+    """The files through DuckDB's JSON reader into `into`; False (and no table) if it fails or its rows do not
+    match the lines one for one."""
     names = ", ".join(f'"{c}"' for c in columns)
     typed = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
     try:
-        table = con.sql(f"""
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {into} AS
             SELECT {names}, row_number() OVER () - 1 + {offset} AS _bronze_row, NULL::VARCHAR AS _malformed
             FROM read_json({files!r}, format='newline_delimited', columns={typed})
-        """).to_arrow_table()
+        """)
     except duckdb.Error:
-        return None
+        return False
     # It skips blank lines and reads a `null` line as a row of nulls: either way the line is not a record.
-    if table.num_rows != lines or (lines and _any_all_null(table, columns)):
-        return None
-    return table
+    empty = " AND ".join(f'"{c}" IS NULL' for c in columns) or "false"
+    rows, all_null = con.execute(f"SELECT count(*), count_if({empty}) FROM {into}").fetchall()[0]
+    if rows != lines or all_null:
+        con.execute(f"DROP TABLE {into}")
+        return False
+    return True
 
 
-def _any_all_null(table: pa.Table, columns: list[str]) -> bool:
-    empty = None
-    for c in columns:
-        missing = pc.is_null(table.column(c))
-        empty = missing if empty is None else pc.and_(empty, missing)
-    return empty is not None and pc.any(empty).as_py()
-
-
-def _read_exact(con: duckdb.DuckDBPyConnection, path: Path, key: str, columns: list[str],
-                offset: int) -> tuple[pa.Table, dict[int, str]]:
+def _load_exact(con: duckdb.DuckDBPyConnection, into: str, path: Path, key: str, columns: list[str],
+                offset: int) -> dict[int, str]:
     """Line by line: each line is parsed in SQL as a JSON object, or kept (truncated if huge) as `_malformed`."""
     struct = "{" + ", ".join(f'"{c}": "JSON"' for c in columns) + "}"
     fields = ", ".join(
         f"CASE WHEN json_type(doc.\"{c}\") = 'VARCHAR' THEN doc.\"{c}\"->>'$' ELSE doc.\"{c}\"::VARCHAR END AS \"{c}\""
         for c in columns
     )
-    pieces, reasons = [], {}
+    reasons = {}
     for texts, held in read_lines(path, key):
         rows = pa.array(range(offset, offset + len(texts)), pa.int64())
         batch = pa.table({"line": pa.array(texts, pa.string()), "_bronze_row": rows,
@@ -335,7 +346,8 @@ def _read_exact(con: duckdb.DuckDBPyConnection, path: Path, key: str, columns: l
         offset += len(texts)
         con.register("bronze_lines", batch)
         try:
-            pieces.append(con.sql(f"""
+            con.execute(f"""
+                INSERT INTO {into}
                 WITH parsed AS (
                     SELECT _bronze_row, line,
                            CASE WHEN NOT _held AND json_valid(line) AND json_type(line::JSON) = 'OBJECT'
@@ -344,14 +356,7 @@ def _read_exact(con: duckdb.DuckDBPyConnection, path: Path, key: str, columns: l
                 )
                 SELECT {fields}, _bronze_row, CASE WHEN doc IS NULL THEN line END AS _malformed FROM parsed
                 ORDER BY _bronze_row
-            """).to_arrow_table())
+            """)
         finally:
             con.unregister("bronze_lines")
-    if not pieces:
-        return _empty(columns), reasons
-    return pa.concat_tables(pieces), reasons
-
-
-def _empty(columns: list[str]) -> pa.Table:
-    return pa.table({**{c: pa.array([], pa.string()) for c in columns}, "_bronze_row": pa.array([], pa.int64()),
-                     "_malformed": pa.array([], pa.string())})
+    return reasons

@@ -294,7 +294,13 @@ def explain(quarantine: pa.Table, bronze: pa.Table) -> pa.Table:
     meta = bronze.schema.metadata or {}
     if REASONS_KEY not in meta:
         return quarantine
-    reasons = {int(k): v for k, v in json.loads(meta[REASONS_KEY]).items()}
+    return with_line_reasons(quarantine, {int(k): v for k, v in json.loads(meta[REASONS_KEY]).items()})
+
+
+def with_line_reasons(quarantine: pa.Table, reasons: dict[int, str]) -> pa.Table:
+    """The same from {_bronze_row: reason}, for a quarantine written batch by batch."""
+    if not reasons:
+        return quarantine
     rows = quarantine.column("_bronze_row").to_pylist()
     rules = quarantine.column("_rule").to_pylist()
     old = quarantine.column("_reason").to_pylist()

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from . import phones
 from .conventions import number_convention
 from .spec import Column, ColumnType, ErrorKind
+from .values import epoch_seconds
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_FORMAT = "%Y-%m-%d"
@@ -78,12 +79,6 @@ def _string(text: pa.Array) -> Dirty:
 
 def _raw(text: pa.Array) -> Dirty:
     return Dirty(text, np.ones(len(text), bool))
-
-
-def _seconds(arr: pa.Array) -> np.ndarray:
-    if pa.types.is_date(arr.type):
-        arr = arr.cast(pa.timestamp("s"))
-    return arr.cast(pa.int64()).to_numpy(zero_copy_only=False)
 
 
 def _bound_seconds(value) -> int:
@@ -158,7 +153,7 @@ def corrupt(kind: ErrorKind, clean: pa.Array, col: Column, rng: np.random.Genera
     if kind == ErrorKind.iso_offset:
         pick = rng.integers(0, len(OFFSETS), n)
         minutes = np.array([m for _, m in OFFSETS])[pick]
-        local = pa.array((_seconds(clean) + minutes * 60).astype("datetime64[s]"), pa.timestamp("s"))
+        local = pa.array((epoch_seconds(clean) + minutes * 60).astype("datetime64[s]"), pa.timestamp("s"))
         offset = pa.array([t for t, _ in OFFSETS]).take(pa.array(pick))
         return _string(pc.binary_join_element_wise(pc.strftime(local, "%Y-%m-%dT%H:%M:%S"), offset, ""))
     if kind == ErrorKind.date_only:

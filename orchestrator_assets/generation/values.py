@@ -129,7 +129,8 @@ def _to_ts(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype("datetime64[s]"), TS)
 
 
-def _as_seconds(arr: pa.Array) -> np.ndarray:
+def epoch_seconds(arr: pa.Array) -> np.ndarray:
+    """Dates and timestamps as whole seconds since the epoch."""
     if pa.types.is_date(arr.type):
         arr = arr.cast(TS)
     return arr.cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -217,7 +218,7 @@ def generate_column(table: str, name: str, col: Column, ctx: Context, rng: np.ra
         parent = _fk_parent(table, src.via, ctx)
         return ctx.whole_column(parent, src.column).take(_parent_index(ctx, fk, parent))
     if isinstance(src, After):
-        base = _as_seconds(ctx.column(table, src.column))
+        base = epoch_seconds(ctx.column(table, src.column))
         offset = rng.uniform(src.min_hours * 3600, src.max_hours * 3600, n).astype(np.int64)
         return _to_ts(base + offset)
     if isinstance(src, Expr):

@@ -203,8 +203,8 @@ def _library(con: duckdb.DuckDBPyConnection, check: OracleCheck, src: str, c: st
     """
     fast = f"regexp_full_match({c}, ?)"
     check.checked += con.execute(f"SELECT count(*) FROM {src} WHERE {fast}", [known]).fetchall()[0][0]
-    reader = con.execute(f"SELECT {c} AS v, count(*) AS n FROM {src} WHERE {c} IS NOT NULL AND NOT {fast} "
-                         "GROUP BY 1 ORDER BY 1", [known]).to_arrow_reader(BATCH)
+    reader = con.sql(f"SELECT {c} AS v, count(*) AS n FROM {src} WHERE {c} IS NOT NULL AND NOT {fast} "
+                     "GROUP BY 1 ORDER BY 1", params=[known]).to_arrow_reader(BATCH)
     for batch in reader:
         for value, n in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
             check.checked += n

@@ -16,6 +16,7 @@ from .settings import (
     SettingsError,
     StorageSettings,
     databricks_settings,
+    duckdb_limits,
     load_settings,
     spark_runtime,
     storage_settings,
@@ -125,9 +126,12 @@ class WarehouseResource(ConfigurableResource):
         return self.warehouse
 
     def dbt_vars(self) -> dict[str, str]:
-        """What dbt's profile reads from a build's vars: the DuckDB file (profiles.yml, var duckdb_path)."""
+        """What dbt's profile reads from a build's vars (profiles.yml): the DuckDB file, its memory limit and
+        spill folder."""
         if self.check() == "mysql":
             return {}
         path = Path(self.duckdb_path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return {"duckdb_path": str(path)}
+        limits = duckdb_limits(path.parent)
+        return {"duckdb_path": str(path), "duckdb_memory_limit": limits["memory_limit"],
+                "duckdb_temp_directory": limits["temp_directory"]}

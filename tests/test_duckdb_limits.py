@@ -1,13 +1,17 @@
-"""The DuckDB cleaning connection's memory limit and spill directory: from the machine, or the environment."""
+"""The DuckDB connections' memory limit and spill directory, cleaning's and Gold's: from the machine, or the
+environment."""
+import json
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from orchestrator_assets.assets.gold import dbt_resource
 from orchestrator_assets.cleaning.engines import ENGINES
 from orchestrator_assets.cleaning.publish import current_silver
 from orchestrator_assets.cleaning.run import clean_partition
+from orchestrator_assets.resources import WarehouseResource
 from orchestrator_assets.settings import SettingsError, duckdb_limits
 from orchestrator_assets.storage.local import LocalStorage
 
@@ -51,3 +55,15 @@ def test_the_engine_cleans_within_the_limit_it_is_given(tmp_path, bronze_store, 
     assert current_silver(store, "alice", "job-1") is None
     monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "256MB")
     assert clean_partition(store, manifest, ENGINES["duckdb"]()).silver_rows > 0
+
+
+def test_the_gold_build_runs_within_the_same_limit(tmp_path, monkeypatch):
+    """dbt's DuckDB connection gets its limit and spill folder from the build's vars, not DuckDB's 80% default."""
+    monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "300MiB")
+    warehouse = WarehouseResource(warehouse="duckdb", duckdb_path=str(tmp_path / "gold.duckdb"))
+    shown = dbt_resource("duckdb").cli(
+        ["show", "--inline", "select current_setting('memory_limit') as m, current_setting('temp_directory') as t",
+         "--output", "json", "--vars", json.dumps(warehouse.dbt_vars())], target_path=tmp_path / "target")
+    rows = [json.loads(e.raw_event["data"]["preview"])[0] for e in shown.stream_raw_events()
+            if e.raw_event["info"]["name"] == "ShowNode"]
+    assert rows == [{"m": "300.0 MiB", "t": str(tmp_path / "duckdb-spill")}]

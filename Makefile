@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup manifest demo test dev bench lint schema clean
+.PHONY: setup manifest demo test test-e2e dev bench lint schema clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -40,8 +40,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: setup $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/orchestrator demo --rows 100000
 
+# The default suite; the slowest end-to-end tests (marker e2e, pyproject.toml) run in test-e2e, and CI runs both.
 test: setup lint $(MANIFEST)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not e2e"
+
+test-e2e: setup $(MANIFEST)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m e2e
 
 dev: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -226,6 +226,7 @@ def test_ask_job_refuses_a_bad_request_and_writes_nothing(offline):
 
 
 @pytest.mark.xdist_group("cli")
+@pytest.mark.e2e
 def test_ask_submit_runs_the_job_end_to_end(env, tmp_path):
     proc = run(["ask", "300 orders from a French shop, 10% errors", "--submit", "--user", "ann", "--job", "a1"], env)
     summary = json.loads(Path(proc.stdout.strip().splitlines()[-1]).read_text())

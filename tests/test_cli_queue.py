@@ -24,7 +24,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from orchestrator_assets import layout
 from orchestrator_assets.settings import PROJECT_DIR
 
-pytestmark = pytest.mark.xdist_group("cli_queue")
+pytestmark = [pytest.mark.xdist_group("cli_queue"), pytest.mark.e2e]
 BIN = Path(sys.executable).parent
 HINT = "no dagster-daemon is running for this instance"
 

@@ -27,7 +27,7 @@ from orchestrator_assets.storage.backends import open_storage
 from orchestrator_assets.storage.base import StorageError
 from orchestrator_assets.storage.sync import SyncError, partition_objects, sync_partitions
 
-pytestmark = pytest.mark.xdist_group("cloud_pipeline")
+pytestmark = [pytest.mark.xdist_group("cloud_pipeline"), pytest.mark.e2e]
 BACKENDS = ["local", "adls", "oss"]
 USER, JOB, ROWS = "carol", "c-1", 900
 PARTITION = f"{USER}.{JOB}"

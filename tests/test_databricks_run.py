@@ -86,6 +86,7 @@ def test_a_bad_run_fails_the_step_and_leaves_silver_alone(lake, workspace):
     assert silver_objects(lake["store"]) == {}
 
 
+@pytest.mark.e2e
 def test_silver_is_cleaned_on_the_cluster_and_equals_the_pandas_result(lake, workspace, tmp_path):
     result = run_silver(lake, workspace)
     assert result.success

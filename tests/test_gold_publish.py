@@ -162,6 +162,7 @@ def duckdb_rows(path: Path) -> dict:
                 for mart in GOLD_MARTS for key in (BAD, OTHER)}
 
 
+@pytest.mark.e2e
 def test_a_failing_dbt_test_keeps_the_previous_gold_on_duckdb(silver_built, tmp_path):
     path = silver_built["root"] / "gold.duckdb"
     run = gold_job_runner(silver_built["instance"], silver_built["storage"],
@@ -210,6 +211,7 @@ def test_a_build_whose_dbt_target_is_not_the_warehouse_is_refused(silver_built):
     assert not path.exists()  # refused before dbt started
 
 
+@pytest.mark.e2e
 def test_a_failing_dbt_test_keeps_the_previous_gold_on_mysql(silver_built, mariadb, gold_db, tmp_path):
     run = gold_job_runner(silver_built["instance"], silver_built["storage"], WarehouseResource(warehouse="mysql"))
 

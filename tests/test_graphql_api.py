@@ -135,6 +135,7 @@ def test_a_field_of_the_wrong_type_is_refused_by_launch_itself(served):
     assert any("rows" in e["path"] or "rows" in e["message"] for e in answer["errors"]), answer
 
 
+@pytest.mark.e2e
 def test_refused_requests_name_the_input_and_write_nothing(served, launched):
     for name, run_id in launched["refused"].items():
         _, key, named = REFUSED[name]
@@ -153,6 +154,7 @@ def test_refused_requests_name_the_input_and_write_nothing(served, launched):
     assert stored == [f"{USER}/{JOB}/request.json"]  # the admitted job's only
 
 
+@pytest.mark.e2e
 def test_keys_added_by_hand_are_removed_by_the_sensor_tick(served, launched):
     wait_until("the sensor to remove the keys added by hand",
                lambda: not set(BY_HAND) & set(served.partitions()), timeout=150)
@@ -161,6 +163,7 @@ def test_keys_added_by_hand_are_removed_by_the_sensor_tick(served, launched):
         assert f"removing {key!r} from the 'jobs' partitions: invalid partition key {key!r}" in log
 
 
+@pytest.mark.e2e
 def test_a_job_submitted_through_graphql_runs_and_reads_back(served, launched):
     submit_run = launched["submit"]
     assert served.wait_finished(submit_run)["status"] == "SUCCESS"

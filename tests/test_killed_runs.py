@@ -24,7 +24,7 @@ from orchestrator_assets.run_workers import process_start, worker_of
 from orchestrator_assets.settings import PROJECT_DIR
 from orchestrator_assets.storage.local import LocalStorage
 
-pytestmark = pytest.mark.xdist_group("killed_runs")
+pytestmark = [pytest.mark.xdist_group("killed_runs"), pytest.mark.e2e]
 BIN = Path(sys.executable).parent
 STAGES = ("bronze", "silver", "gold")
 ROWS = "1500"

@@ -237,7 +237,7 @@ def test_the_small_route_runs_end_to_end_and_is_not_launched_again(env):
     assert evaluate(env).run_requests == []  # without a cursor too: the instance knows
 
 
-@pytest.mark.parametrize("size, engine", [("mid", "duckdb"), ("big", "spark")])
+@pytest.mark.parametrize("size, engine", [("mid", "duckdb"), pytest.param("big", "spark", marks=pytest.mark.e2e)])
 def test_the_large_routes_run_end_to_end_on_their_engine(routed_env, size, engine):
     env = routed_env
     result = evaluate(env)

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,14 @@ class _ValueRejected(Exception):
         self.msg = msg
 
 
+class _EncodeFailed(_ValueRejected):
+    """A value rejected while its batch was encoded, one batch ahead of the load: the batch comes along."""
+
+    def __init__(self, msg: str, batch: pa.RecordBatch, first: int):
+        super().__init__(msg)
+        self.batch, self.first = batch, first
+
+
 def bulk_refusal(settings: MySQLSettings, server_local_infile: int) -> str | None:
     """Why the load cannot use LOAD DATA LOCAL INFILE, from the client setting and the server's local_infile;
     None when it can."""
@@ -227,23 +236,53 @@ def _insert(cursor, target: str, batch: pa.RecordBatch) -> None:
     cursor.executemany(insert, list(zip(*columns, strict=True)))
 
 
-def _load_data(scratch: Path, cursor, target: str, batch: pa.RecordBatch) -> None:
+def _encoded(scratch: Path, target: str, name: str, path: Path, user: str, job: str
+             ) -> Iterator[tuple[pa.RecordBatch, Path, int]]:
+    """The file's record batches, each checked and written as a LOAD DATA file: (batch, file, first row).
+
+    One batch ahead, in a thread, while the server loads the one before: Arrow's casts release the GIL, so on
+    two cores the encoding of the next file costs no wall time. Two files take turns; the consumer deletes each
+    once loaded.
+    """
+    batches = pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS)
+    state = {"row": 0, "turn": 0}
+
+    def encode():
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        first, state["row"] = state["row"], state["row"] + batch.num_rows
+        _check_partition_columns(name, batch, user, job)
+        file = scratch / f"{target}-{state['turn']}.tsv"
+        state["turn"] ^= 1
+        try:
+            _check_doubles(batch, first)
+            with open(file, "wb") as out:
+                write_batch(batch, out)
+        except _ValueRejected as err:
+            raise _EncodeFailed(err.msg, batch, first) from None
+        return batch, file, first
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tsv") as pool:
+        ahead = pool.submit(encode)
+        while (got := ahead.result()) is not None:
+            ahead = pool.submit(encode)
+            yield got
+
+
+def _load_data(cursor, target: str, columns: list[str], file: Path, rows: int) -> None:
     import mysql.connector
 
-    path = scratch / f"{target}.tsv"
     try:
-        with open(path, "wb") as out:
-            write_batch(batch, out)
-        try:
-            cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE `{target}` CHARACTER SET utf8mb4 "
-                           "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-                           f"({', '.join(f'`{c}`' for c in batch.schema.names)})", (str(path),))
-        except mysql.connector.Error as err:
-            if err.errno in REFUSALS or "LOAD DATA LOCAL INFILE file request rejected" in str(err.msg):
-                raise _BulkRefused(f"the server refused LOAD DATA LOCAL INFILE: {err.msg}") from None
-            raise
+        cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE `{target}` CHARACTER SET utf8mb4 "
+                       "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                       f"({', '.join(f'`{c}`' for c in columns)})", (str(file),))
+    except mysql.connector.Error as err:
+        if err.errno in REFUSALS or "LOAD DATA LOCAL INFILE file request rejected" in str(err.msg):
+            raise _BulkRefused(f"the server refused LOAD DATA LOCAL INFILE: {err.msg}") from None
+        raise
     finally:
-        path.unlink(missing_ok=True)
+        file.unlink(missing_ok=True)
     # With LOCAL the server cannot stop the file half-way, so it treats errors as IGNORE would: a value that
     # does not fit, or a duplicate key, is only a warning (and a skipped or altered row). Any warning fails.
     if cursor.warning_count:
@@ -251,13 +290,12 @@ def _load_data(scratch: Path, cursor, target: str, batch: pa.RecordBatch) -> Non
         level, code, message = cursor.fetchone()
         cursor.fetchall()
         raise _ValueRejected(f"{level} {code}: {message}")
-    if cursor.rowcount != batch.num_rows:
-        raise _ValueRejected(f"the server took {cursor.rowcount} of {batch.num_rows} rows")
+    if cursor.rowcount != rows:
+        raise _ValueRejected(f"the server took {cursor.rowcount} of {rows} rows")
 
 
 def _replace(conn, cursor, user: str, job: str, tables: Mapping[str, Path], bulk: bool) -> dict[str, int]:
     """Replace (user, job)'s rows in every table in one transaction, by LOAD DATA (bulk) or by INSERTs."""
-    import mysql.connector
 
     counts: dict[str, int] = {}
     scratch = None
@@ -269,19 +307,8 @@ def _replace(conn, cursor, user: str, job: str, tables: Mapping[str, Path], bulk
         for name, path in tables.items():
             target = staging_table(name)
             cursor.execute(f"DELETE FROM `{target}` WHERE pipeline_user = %s AND pipeline_job = %s", (user, job))
-            counts[name] = 0
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS if bulk else BATCH_ROWS):
-                _check_partition_columns(name, batch, user, job)
-                try:
-                    _check_doubles(batch, counts[name])
-                    if bulk:
-                        _load_data(scratch, cursor, target, batch)
-                    else:
-                        _insert(cursor, target, batch)
-                except (mysql.connector.Error, _ValueRejected) as err:
-                    raise WarehouseError(f"loading {user}.{job} into {target} failed, nothing was changed: "
-                                         f"{_culprit(str(err.msg), batch, counts[name])}") from None
-                counts[name] += batch.num_rows
+            counts[name] = _bulk(cursor, scratch, target, name, path, user, job) if bulk \
+                else _batched(cursor, target, name, path, user, job)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -290,6 +317,42 @@ def _replace(conn, cursor, user: str, job: str, tables: Mapping[str, Path], bulk
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return counts
+
+
+def _failed(user: str, job: str, target: str, message: str, batch: pa.RecordBatch, first: int) -> WarehouseError:
+    return WarehouseError(f"loading {user}.{job} into {target} failed, nothing was changed: "
+                          f"{_culprit(message, batch, first)}")
+
+
+def _bulk(cursor, scratch: Path, target: str, name: str, path: Path, user: str, job: str) -> int:
+    import mysql.connector
+
+    rows = 0
+    try:
+        for batch, file, first in _encoded(scratch, target, name, path, user, job):
+            try:
+                _load_data(cursor, target, batch.schema.names, file, batch.num_rows)
+            except (mysql.connector.Error, _ValueRejected) as err:
+                raise _failed(user, job, target, str(err.msg), batch, first) from None
+            rows += batch.num_rows
+    except _EncodeFailed as err:
+        raise _failed(user, job, target, err.msg, err.batch, err.first) from None
+    return rows
+
+
+def _batched(cursor, target: str, name: str, path: Path, user: str, job: str) -> int:
+    import mysql.connector
+
+    rows = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+        _check_partition_columns(name, batch, user, job)
+        try:
+            _check_doubles(batch, rows)
+            _insert(cursor, target, batch)
+        except (mysql.connector.Error, _ValueRejected) as err:
+            raise _failed(user, job, target, str(err.msg), batch, rows) from None
+        rows += batch.num_rows
+    return rows
 
 
 def load_partition(settings: MySQLSettings, user: str, job: str, tables: Mapping[str, Path],

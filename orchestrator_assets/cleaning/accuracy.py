@@ -81,6 +81,7 @@ class AccuracyReport:
 
 
 Run = Callable[[str], Sequence[Sequence]]  # one SQL query -> its rows
+EXAMPLES_PER_COLUMN = 3
 
 
 def relation(kind: str, table: str | None = None) -> str:
@@ -96,9 +97,14 @@ def relation(kind: str, table: str | None = None) -> str:
     return "ledger" if kind == "ledger" else f"{kind}__{table}"
 
 
-def measure(run: Run, spec: DatasetSpec, tables: Sequence[str], d: Dialect | None = None) -> AccuracyReport:
+def measure(run: Run, spec: DatasetSpec, tables: Sequence[str], d: Dialect | None = None,
+            buckets: Callable[[str], int] = lambda table: 1) -> AccuracyReport:
     """The report for the given tables of the spec, from one aggregate query per table (plus one per column
-    that changed clean values, for its first examples). Examples come in spec order: table, column, key."""
+    that changed clean values, for its first examples). Examples come in spec order: table, column, key.
+
+    buckets: into how many parts by key a table's query is split. Each part joins only its share of the
+    table's keys, so the joins' hash tables shrink with the parts; the totals are sums, so the parts add up.
+    """
     d = d or Dialect()
     report = AccuracyReport()
     kinds: dict[str, dict[str, list[str]]] = {}
@@ -108,8 +114,12 @@ def measure(run: Run, spec: DatasetSpec, tables: Sequence[str], d: Dialect | Non
                                    f"ORDER BY {table_col}, {column_col}, error_kind"):
         kinds.setdefault(table, {}).setdefault(column, []).append(kind)
     for table in tables:
-        query = _TableQuery(spec, table, tables, kinds.get(table, {}), d)
-        totals = [int(v or 0) for v in run(query.totals())[0]]
+        parts = max(1, int(buckets(table)))
+        queries = [_TableQuery(spec, table, tables, kinds.get(table, {}), d, (b, parts) if parts > 1 else None)
+                   for b in range(parts)]
+        each = [[int(v or 0) for v in run(q.totals())[0]] for q in queries]
+        totals = [sum(column) for column in zip(*each)]
+        query = queries[0]
         for (name, *where), n in zip(query.counters, totals):
             if name == "kind":
                 report.add(where[0], where[1], n)
@@ -117,7 +127,8 @@ def measure(run: Run, spec: DatasetSpec, tables: Sequence[str], d: Dialect | Non
                 setattr(report, name, getattr(report, name) + n)
         for i, column in enumerate(query.columns):
             if totals[query.wrong_at[i]]:
-                for key, clean, silver in run(query.examples(i)):
+                found = [row for q, t in zip(queries, each) if t[q.wrong_at[i]] for row in run(q.examples(i))]
+                for key, clean, silver in sorted(found, key=lambda row: int(row[0]))[:EXAMPLES_PER_COLUMN]:
                     report.examples.append({"table": table, "column": column, "key": int(key),
                                             "clean": str(clean), "silver": str(silver)})
     return report
@@ -128,8 +139,9 @@ class _TableQuery:
     Silver value, the clean text, the ledger's entry and whether Silver holds what it should."""
 
     def __init__(self, spec: DatasetSpec, table: str, tables: Sequence[str], kinds: dict[str, list[str]],
-                 d: Dialect):
+                 d: Dialect, bucket: tuple[int, int] | None = None):
         st = spec.tables[table]
+        self.bucket = bucket  # (part, parts): only the keys that hash to this part
         self.d, self.table, self.pk, self.kinds = d, table, st.primary_key, kinds
         self.columns = spec.emitted(table)
         self.types = {c: str(SILVER_TYPES[st.columns[c].type]) for c in self.columns}
@@ -177,7 +189,14 @@ class _TableQuery:
         column = self.columns[i]
         clean = f"CAST(_t{i} AS {self.d.types[self.types[column]]})"
         return (f"{self._judged()} SELECT _key, {clean}, _v{i} FROM judged "
-                f"WHERE _present AND NOT _e{i} AND NOT _s{i} ORDER BY _key LIMIT 3")
+                f"WHERE _present AND NOT _e{i} AND NOT _s{i} ORDER BY _key LIMIT {EXAMPLES_PER_COLUMN}")
+
+    def _mine(self, key: str) -> str:
+        """ AND the key is in this query's part (nothing when the table is not split)."""
+        if self.bucket is None:
+            return ""
+        part, parts = self.bucket
+        return f" AND {self.d.bucket(self.d.cast(key, 'int64'), parts)} = {part}"
 
     def _judged(self) -> str:
         d, q, lit = self.d, self.d.q, self.d.lit
@@ -213,21 +232,21 @@ class _TableQuery:
         same = ", ".join(f"(_present AND NOT (_e{i} AND _x{i} IS NULL) AND (_eq{i} OR _o{i})) AS _s{i}" for i in n)
         held_key = d.replace_all(pk, r"^\s+|\s+$", "")
         return f"""WITH led AS (
-    SELECT row_key AS _key, {', '.join(pivot)} FROM {ledger} WHERE {mine} GROUP BY row_key
+    SELECT row_key AS _key, {', '.join(pivot)} FROM {ledger} WHERE {mine}{self._mine('row_key')} GROUP BY row_key
 ), resent AS (
     SELECT bronze_row FROM {ledger} WHERE {mine} AND {q('column')} = {lit(ROW_LEVEL)}
 ), clean AS (
     SELECT CAST(b.{pk} AS BIGINT) AS _key, {texts} FROM {q(relation('bronze', self.table))} b
-    LEFT JOIN resent r ON r.bronze_row = b._bronze_row WHERE r.bronze_row IS NULL
+    LEFT JOIN resent r ON r.bronze_row = b._bronze_row WHERE r.bronze_row IS NULL{self._mine(f'b.{pk}')}
 ), ranked AS (
     SELECT {pk} AS _key, {values}, ROW_NUMBER() OVER (PARTITION BY {pk} ORDER BY _silver_row DESC) AS _rank,
            COUNT(*) OVER (PARTITION BY {pk}) AS _copies
-    FROM {q(relation('silver', self.table))}
+    FROM {q(relation('silver', self.table))} WHERE TRUE{self._mine(pk)}
 ), sil AS (
     SELECT * FROM ranked WHERE _rank = 1
 ), held AS (
     SELECT DISTINCT CAST({held_key} AS BIGINT) AS _key FROM {q(relation('quarantine', self.table))}
-    WHERE _reason LIKE '%row is quarantined%' AND {d.full_match(held_key, '[0-9]{1,18}')}
+    WHERE _reason LIKE '%row is quarantined%' AND {d.full_match(held_key, '[0-9]{1,18}')}{self._mine(held_key)}
 ){parent_ctes}, cells AS (
     SELECT c._key, s._key IS NOT NULL AS _present, COALESCE(s._copies, 0) AS _copies, l._key IS NOT NULL AS _dirty,
            h._key IS NOT NULL AS _held, l._krow, {', '.join(cell_cols)}

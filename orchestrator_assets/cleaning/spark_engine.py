@@ -35,6 +35,9 @@ class SparkDialect(Dialect):
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
         return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(replacement)})"
 
+    def bucket(self, expr: str, parts: int) -> str:
+        return f"pmod(hash({expr}), {int(parts)})"  # Spark's hash is a signed int
+
 
 RETURNS = {"text": "string", "parsed": "value string, problem string"}
 

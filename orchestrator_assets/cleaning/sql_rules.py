@@ -44,6 +44,10 @@ class Dialect:
     def cast(self, expr: str, arrow_type: str) -> str:
         return f"TRY_CAST({expr} AS {self.types[arrow_type]})"
 
+    def bucket(self, expr: str, parts: int) -> str:
+        """Which of `parts` parts a value falls in, the same for equal values (a null too) within one engine."""
+        return f"hash({expr}) % {int(parts)}"
+
 
 @dataclass
 class Compiled:

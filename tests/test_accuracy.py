@@ -52,6 +52,15 @@ def sql_report(store, manifest, tmp_path, silver: dict, quarantine: dict) -> Acc
                              {t: paths[t, "quarantine"] for t in manifest.tables}, spill)
 
 
+def miscleaned(silver: dict) -> dict:
+    """Silver with clean values changed (users' first names upper-cased) and 30 orders duplicated, so that every
+    kind of counter and the examples are exercised."""
+    users = silver["users"]
+    return {**silver, "orders": pa.concat_tables([silver["orders"], silver["orders"].slice(0, 30)]),
+            "users": users.set_column(users.schema.get_field_index("first_name"), "first_name",
+                                      pc.utf8_upper(users.column("first_name")))}
+
+
 @pytest.fixture(scope="module")
 def cleaned(bronze_store):
     store, manifest = bronze_store
@@ -200,10 +209,7 @@ def test_spark_sql_runs_the_same_queries_to_the_same_report(small_dataset, bronz
 
     store, manifest = bronze_store
     _, silver, quarantine = cleaned
-    users = silver["users"]
-    silver = {**silver, "orders": pa.concat_tables([silver["orders"], silver["orders"].slice(0, 30)]),
-              "users": users.set_column(users.schema.get_field_index("first_name"), "first_name",
-                                        pc.utf8_upper(users.column("first_name")))}
+    silver = miscleaned(silver)
     duck = sql_report(store, manifest, tmp_path, silver, quarantine)
     engine = SparkEngine(master="local[2]")
     spark = engine.spark
@@ -240,11 +246,7 @@ def test_a_table_measured_in_parts_by_key_gives_the_same_report(bronze_store, cl
 
     store, manifest = bronze_store
     _, silver, quarantine = cleaned
-    users = silver["users"]
-    # Changed values and surviving duplicates, so that every kind of counter and the examples are exercised.
-    silver = {**silver, "orders": pa.concat_tables([silver["orders"], silver["orders"].slice(0, 30)]),
-              "users": users.set_column(users.schema.get_field_index("first_name"), "first_name",
-                                        pc.utf8_upper(users.column("first_name")))}
+    silver = miscleaned(silver)
     whole = sql_report(store, manifest, tmp_path / "whole", silver, quarantine)
     asked = []
     real = verdict.measure

@@ -296,7 +296,6 @@ def _load_data(cursor, target: str, columns: list[str], file: Path, rows: int) -
 
 def _replace(conn, cursor, user: str, job: str, tables: Mapping[str, Path], bulk: bool) -> dict[str, int]:
     """Replace (user, job)'s rows in every table in one transaction, by LOAD DATA (bulk) or by INSERTs."""
-
     counts: dict[str, int] = {}
     scratch = None
     try:

@@ -162,6 +162,16 @@ def notify_settings() -> NotifySettings:
 
 
 _MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(amount: str) -> int:
+    """An amount as DUCKDB_MEMORY_LIMIT takes it (4GB, 512MiB: DuckDB's units, KB = 1000 bytes) in bytes."""
+    if not _MEMORY.fullmatch(amount.strip()):
+        raise SettingsError(f"{amount!r} is not an amount of memory such as 4GB or 512MiB")
+    number = re.match(r"\d+(\.\d+)?", amount.strip()).group()
+    return int(float(number) * _UNITS[amount.strip()[len(number):].strip().lower()])
 
 
 def _available_bytes() -> int:

@@ -240,7 +240,7 @@ def test_spark_sql_runs_the_same_queries_to_the_same_report(small_dataset, bronz
 
 
 def test_a_table_measured_in_parts_by_key_gives_the_same_report(bronze_store, cleaned, tmp_path, monkeypatch):
-    """A table past ACCURACY_PART_ROWS lines is measured in parts, each joining its share of the keys: the
+    """A table with more lines than the memory limit allows (ACCURACY_BYTES_PER_LINE) is measured in parts, each joining its share of the keys: the
     parts add up to the whole report, examples included (the first of each column, by key, over all parts)."""
     from orchestrator_assets.cleaning import verdict
 
@@ -251,9 +251,11 @@ def test_a_table_measured_in_parts_by_key_gives_the_same_report(bronze_store, cl
     asked = []
     real = verdict.measure
     monkeypatch.setattr(verdict, "measure", lambda *a: asked.append({t: a[-1](t) for t in a[2]}) or real(*a))
-    monkeypatch.setattr(verdict, "ACCURACY_PART_ROWS", 100)
+    monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "256MiB")
+    monkeypatch.setattr(verdict, "ACCURACY_BYTES_PER_LINE", 2**28 // 100)  # 100 lines a part
     parts = sql_report(store, manifest, tmp_path / "parts", silver, quarantine)
     assert asked[0]["orders"] == -(-manifest.rows("orders") // 100) > 1
+    assert asked[0]["locations"] == -(-manifest.rows("locations") // 100)
     assert whole.wrongly_changed > 0 and whole.kinds["exact_duplicate"]["missed"] > 0
     assert_same(whole, parts)
     assert whole.examples == parts.examples

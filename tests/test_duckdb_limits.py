@@ -12,7 +12,7 @@ from orchestrator_assets.cleaning.engines import ENGINES
 from orchestrator_assets.cleaning.publish import current_silver
 from orchestrator_assets.cleaning.run import clean_partition
 from orchestrator_assets.resources import WarehouseResource
-from orchestrator_assets.settings import SettingsError, duckdb_limits
+from orchestrator_assets.settings import SettingsError, duckdb_limits, memory_bytes
 from orchestrator_assets.storage.local import LocalStorage
 
 
@@ -43,6 +43,22 @@ def test_a_limit_that_is_not_an_amount_is_refused_naming_it(tmp_path, monkeypatc
     monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(SettingsError, match="DUCKDB_MEMORY_LIMIT='lots'"):
         duckdb_limits(tmp_path)
+
+
+@pytest.mark.parametrize("amount", ["4GB", "512MiB", "1.5 GiB", "100MB", "10GB"])
+def test_an_amount_in_bytes_is_what_duckdb_takes_it_for(amount):
+    con = duckdb.connect(config={"memory_limit": amount})
+    try:
+        # DuckDB shows the limit rounded to two decimals of its own unit, so compare within that rounding.
+        shown = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert memory_bytes(shown.replace(" ", "")) == pytest.approx(memory_bytes(amount), rel=0.01, abs=1024)
+    finally:
+        con.close()
+
+
+def test_an_amount_that_is_not_one_is_refused_naming_it():
+    with pytest.raises(SettingsError, match="'4 gigs'"):
+        memory_bytes("4 gigs")
 
 
 def test_the_engine_cleans_within_the_limit_it_is_given(tmp_path, bronze_store, monkeypatch):

@@ -30,7 +30,7 @@ DAGSTER_UI_URL          the Dagster UI's address, e.g. http://127.0.0.1:3000, fo
 Routing and automation. The ROUTER_ variables are read at every sensor or schedule evaluation (a bad value
 fails that tick and names the variable); the others when the code location loads.
 ROUTER_SMALL_MAX_RECORDS        Bronze records up to which a job is cleaned by pandas on the small path (1000000)
-ROUTER_SINGLE_NODE_MAX_RECORDS  records up to which DuckDB on one machine takes it; Spark beyond (20000000)
+ROUTER_SINGLE_NODE_MAX_RECORDS  records up to which DuckDB on one machine takes it; Spark beyond (100000000)
                                 (the defaults come from docs/benchmarks.md, "Choosing the thresholds")
 ROUTER_FORCE_ENGINE             pandas | duckdb | spark: one engine for every job of a deployment (default: none)
 BRONZE_SENSOR_STATUS            stopped | running: the arrival sensor's state when first deployed (stopped)
@@ -267,7 +267,7 @@ class RouterSettings:
 
 def router_settings() -> RouterSettings:
     small = _positive_int("ROUTER_SMALL_MAX_RECORDS", 1_000_000)
-    single = _positive_int("ROUTER_SINGLE_NODE_MAX_RECORDS", 20_000_000)
+    single = _positive_int("ROUTER_SINGLE_NODE_MAX_RECORDS", 100_000_000)
     if small >= single:
         raise SettingsError(f"ROUTER_SMALL_MAX_RECORDS ({small}) must be below ROUTER_SINGLE_NODE_MAX_RECORDS "
                             f"({single})")

@@ -98,12 +98,14 @@ def relation(kind: str, table: str | None = None) -> str:
 
 
 def measure(run: Run, spec: DatasetSpec, tables: Sequence[str], d: Dialect | None = None,
-            buckets: Callable[[str], int] = lambda table: 1) -> AccuracyReport:
+            buckets: Callable[[str], int] = lambda table: 1,
+            prepare: Callable[[str], None] = lambda table: None) -> AccuracyReport:
     """The report for the given tables of the spec, from one aggregate query per table (plus one per column
     that changed clean values, for its first examples). Examples come in spec order: table, column, key.
 
     buckets: into how many parts by key a table's query is split. Each part joins only its share of the
     table's keys, so the joins' hash tables shrink with the parts; the totals are sums, so the parts add up.
+    prepare: called with each table before its queries run (to define its relations then, not all at once).
     """
     d = d or Dialect()
     report = AccuracyReport()
@@ -114,6 +116,7 @@ def measure(run: Run, spec: DatasetSpec, tables: Sequence[str], d: Dialect | Non
                                    f"ORDER BY {table_col}, {column_col}, error_kind"):
         kinds.setdefault(table, {}).setdefault(column, []).append(kind)
     for table in tables:
+        prepare(table)
         parts = max(1, int(buckets(table)))
         queries = [_TableQuery(spec, table, tables, kinds.get(table, {}), d, (b, parts) if parts > 1 else None)
                    for b in range(parts)]

@@ -41,8 +41,17 @@ class Dialect:
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
         return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(replacement)}, 'g')"
 
+    def strip(self, expr: str, chars: str) -> str:
+        """expr without any of the characters at either end."""
+        return f"trim({expr}, {self.lit(chars)})"
+
     def cast(self, expr: str, arrow_type: str) -> str:
         return f"TRY_CAST({expr} AS {self.types[arrow_type]})"
+
+    def record(self, fields: dict[str, str]) -> str:
+        """One struct of the named values, compared as a whole (field by field, null equal to null, by IS NOT
+        DISTINCT FROM)."""
+        return "struct_pack(" + ", ".join(f"{name} := {expr}" for name, expr in fields.items()) + ")"
 
     def bucket(self, expr: str, parts: int) -> str:
         """Which of `parts` parts a value falls in, the same for equal values (a null too) within one engine."""

@@ -82,23 +82,31 @@ def accuracy_of_files(manifest: Manifest, ledger: Path, bronze: Mapping[str, Seq
     lines = max(1, memory_bytes(limits["memory_limit"]) // ACCURACY_BYTES_PER_LINE)
     parts = {t: max(1, -(-(manifest.rows(t) or 0) // lines)) for t in silver}
     con = duckdb.connect(config=limits)
+    parsed: list[str] = []
+
+    def prepare(table: str) -> None:
+        # Line numbers as integrity.read_bronze counts them: the parts in order, lines in order. Parsed once,
+        # into a temporary table that DuckDB spills past its limit. Read inside each query instead, the lines
+        # kept their order through its joins: 4x the time at 2M orders, and out of memory at a 4 GiB limit.
+        # One table at a time: all of a 10M-order job's at once spilled 22 GB.
+        columns = manifest.columns(table)
+        typed = "{" + ", ".join(f"{d.lit(c)}: 'VARCHAR'" for c in columns) + "}"
+        files = "[" + ", ".join(d.lit(p) for p in bronze[table]) + "]"
+        while parsed:
+            con.execute(f"DROP TABLE {d.q(relation('bronze', parsed.pop()))}")
+        parsed.append(table)
+        con.execute(f"CREATE TEMP TABLE {d.q(relation('bronze', table))} AS SELECT "
+                    f"{', '.join(d.q(c) for c in columns)}, row_number() OVER () - 1 AS _bronze_row "
+                    f"FROM read_json({files}, format='newline_delimited', columns={typed})")
+
     try:
         con.execute(f"CREATE VIEW ledger AS SELECT * FROM read_parquet({d.lit(ledger)})")
         for table in silver:
-            columns = manifest.columns(table)
-            typed = "{" + ", ".join(f"{d.lit(c)}: 'VARCHAR'" for c in columns) + "}"
-            files = "[" + ", ".join(d.lit(p) for p in bronze[table]) + "]"
-            # Line numbers as integrity.read_bronze counts them: the parts in order, lines in order. Parsed once,
-            # into a temporary table that DuckDB spills past its limit. Read inside each query instead, the lines
-            # kept their order through its joins: 4x the time at 2M orders, and out of memory at a 4 GiB limit.
-            con.execute(f"CREATE TEMP TABLE {d.q(relation('bronze', table))} AS SELECT "
-                        f"{', '.join(d.q(c) for c in columns)}, row_number() OVER () - 1 AS _bronze_row "
-                        f"FROM read_json({files}, format='newline_delimited', columns={typed})")
             con.execute(f"CREATE VIEW {d.q(relation('silver', table))} AS SELECT *, file_row_number AS "
                         f"_silver_row FROM read_parquet({d.lit(silver[table])}, file_row_number=true)")
             con.execute(f"CREATE VIEW {d.q(relation('quarantine', table))} AS SELECT * FROM "
                         f"read_parquet({d.lit(quarantine[table])})")
-        return measure(lambda sql: con.execute(sql).fetchall(), manifest.spec, list(silver), d, parts.get)
+        return measure(lambda sql: con.execute(sql).fetchall(), manifest.spec, list(silver), d, parts.get, prepare)
     finally:
         con.close()
 

@@ -75,8 +75,9 @@ class Dedup(Rule):
         pk, ts = d.q("_s_" + plan.primary_key), plan.updated_at
         order = (f"{d.q('_s_' + ts)} DESC NULLS LAST, " if ts else "") + "_bronze_row DESC"
         window = f"(PARTITION BY _rule1 IS NULL, {pk} ORDER BY {order})"
-        same = " AND ".join(f"{d.q(c.name)} IS NOT DISTINCT FROM first_value({d.q(c.name)}) OVER {window}"
-                            for c in plan.columns)
+        # The raw row as one value: one first_value over the window, not one per column.
+        row = d.record({f"c{i}": d.q(c.name) for i, c in enumerate(plan.columns)})
+        same = f"{row} IS NOT DISTINCT FROM first_value({row}) OVER {window}"
         ranked = f"SELECT *, row_number() OVER {window} AS _rank, {same} AS _same FROM ({checked})"
         return f"""SELECT *,
             CASE WHEN _rule1 IS NOT NULL THEN _rule1 WHEN _rank > 1 AND _same THEN 'dedup_exact'

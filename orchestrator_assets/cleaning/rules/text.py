@@ -8,7 +8,7 @@ from ..frame import as_bool, changed
 from .base import NULL_OR_QUARANTINE, Rule
 
 # Unicode's White_Space characters: what Arrow's utf8_trim_whitespace (the pandas implementation) strips.
-WHITESPACE = r"\t\n\x0b\x0c\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 
 
 def title_case(values: pa.Array) -> pa.Array:
@@ -28,7 +28,7 @@ class Trim(Rule):
         return new
 
     def sql(self, b, col, step, s, stage):
-        new = b.aux(0, b.d.replace_all(s, f"^[{WHITESPACE}]+|[{WHITESPACE}]+$", ""))
+        new = b.aux(0, b.d.strip(s, WHITESPACE))
         b.repaired(stage, self.id, col.name, b.changed(s, new))
         return new
 

@@ -36,9 +36,7 @@ class SparkDialect(Dialect):
         return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(replacement)})"
 
     def strip(self, expr: str, chars: str) -> str:
-        # The regex, which the parity tests hold Spark to; DuckDB's trim by a set of characters saves its cost there.
-        cls = "".join(f"\\x{{{ord(c):x}}}" for c in chars)
-        return self.replace_all(expr, f"^[{cls}]+|[{cls}]+$", "")
+        return self._strip_regex(expr, chars)
 
     def record(self, fields: dict[str, str]) -> str:
         return "named_struct(" + ", ".join(f"{self.lit(name)}, {expr}" for name, expr in fields.items()) + ")"

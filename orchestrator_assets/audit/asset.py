@@ -17,7 +17,6 @@ from ..ids import split_key
 from ..partitions import job_partitions
 from ..resources import StorageResource
 from . import facts
-from .graph import audit, open_model
 from .report import markdown
 from .tools import Partition
 
@@ -33,6 +32,9 @@ GOLD_FACT = AssetKey(["gold", "fact_orders"])
                                 description="Fails when the audit has a critical finding.")],
 )
 def audit_report(context: AssetExecutionContext, storage: StorageResource):
+    # LangGraph is imported when an audit runs, not when the code location loads (about 1.5 s of every start).
+    from .graph import audit, open_model
+
     user, job = split_key(context.partition_key)
     store = storage.get()
     model = open_model()  # AI_PROVIDER=none (the default): the deterministic planner

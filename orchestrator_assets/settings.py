@@ -31,7 +31,7 @@ Routing and automation. The ROUTER_ variables are read at every sensor or schedu
 fails that tick and names the variable); the others when the code location loads.
 ROUTER_SMALL_MAX_RECORDS        Bronze records up to which a job is cleaned by pandas on the small path (1000000)
 ROUTER_SINGLE_NODE_MAX_RECORDS  records up to which DuckDB on one machine takes it; Spark beyond (100000000)
-                                (the defaults come from docs/benchmarks.md, "Choosing the thresholds")
+                                (the defaults come from docs/benchmarks.md, "Router thresholds")
 ROUTER_FORCE_ENGINE             pandas | duckdb | spark: one engine for every job of a deployment (default: none)
 BRONZE_SENSOR_STATUS            stopped | running: the arrival sensor's state when first deployed (stopped)
 SCHEDULES_STATUS                stopped | running: the same for the two batch schedules (stopped)
@@ -161,17 +161,17 @@ def notify_settings() -> NotifySettings:
                           timeout=float(_positive_int("NOTIFY_TIMEOUT_SECONDS", 10)))
 
 
-_MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def memory_bytes(amount: str) -> int:
     """An amount as DUCKDB_MEMORY_LIMIT takes it (4GB, 512MiB: DuckDB's units, KB = 1000 bytes) in bytes."""
-    if not _MEMORY.fullmatch(amount.strip()):
+    found = _MEMORY.fullmatch(amount.strip())
+    if not found:
         raise SettingsError(f"{amount!r} is not an amount of memory such as 4GB or 512MiB")
-    number = re.match(r"\d+(\.\d+)?", amount.strip()).group()
-    return int(float(number) * _UNITS[amount.strip()[len(number):].strip().lower()])
+    return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
 
 
 def _available_bytes() -> int:
@@ -190,8 +190,11 @@ DUCKDB_DEFAULT_CAP = 4 * 2**30
 def duckdb_limits(scratch: Path) -> dict[str, str]:
     """DuckDB connection settings for cleaning: a memory limit taken from the machine, and a spill directory."""
     limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
-    if limit and not _MEMORY.fullmatch(limit):
-        raise SettingsError(f"DUCKDB_MEMORY_LIMIT={limit!r} is not an amount of memory such as 4GB or 512MiB")
+    if limit:
+        try:
+            memory_bytes(limit)
+        except SettingsError as err:
+            raise SettingsError(f"DUCKDB_MEMORY_LIMIT={err}") from None
     # Half of what is free now, not of the machine: other runs share it. Capped because spilling costs less
     # than the memory a job of any size would otherwise take.
     limit = limit or f"{max(256, min(_available_bytes() // 2, DUCKDB_DEFAULT_CAP) // 2**20)}MiB"

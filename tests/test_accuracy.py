@@ -240,8 +240,9 @@ def test_spark_sql_runs_the_same_queries_to_the_same_report(small_dataset, bronz
 
 
 def test_a_table_measured_in_parts_by_key_gives_the_same_report(bronze_store, cleaned, tmp_path, monkeypatch):
-    """A table with more lines than the memory limit allows (ACCURACY_BYTES_PER_LINE) is measured in parts, each joining its share of the keys: the
-    parts add up to the whole report, examples included (the first of each column, by key, over all parts)."""
+    """A table with more lines than the memory limit allows (ACCURACY_BYTES_PER_LINE) is measured in parts, each
+    joining its share of the keys: the parts add up to the whole report, examples included (the first of each
+    column, by key, over all parts)."""
     from orchestrator_assets.cleaning import verdict
 
     store, manifest = bronze_store

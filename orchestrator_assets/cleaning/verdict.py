@@ -92,7 +92,7 @@ def accuracy_of_files(manifest: Manifest, ledger: Path, bronze: Mapping[str, Seq
         columns = manifest.columns(table)
         typed = "{" + ", ".join(f"{d.lit(c)}: 'VARCHAR'" for c in columns) + "}"
         files = "[" + ", ".join(d.lit(p) for p in bronze[table]) + "]"
-        while parsed:
+        if parsed:
             con.execute(f"DROP TABLE {d.q(relation('bronze', parsed.pop()))}")
         parsed.append(table)
         con.execute(f"CREATE TEMP TABLE {d.q(relation('bronze', table))} AS SELECT "

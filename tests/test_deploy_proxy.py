@@ -6,6 +6,7 @@ work; requests and WebSockets that another site's page starts (foreign Origin) a
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import dagster
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from orchestrator_assets.settings import PROJECT_DIR
 
@@ -216,15 +217,22 @@ def test_a_request_from_another_sites_page_is_refused(proxy):
 
 
 def _subscribe(proxy: Proxy, origin: str) -> list[dict]:
+    """The asyncio client: the sync one reads a TLS socket in one thread while it writes in another, which
+    OpenSSL does not allow and which, now and then, loses the handshake request."""
+    return asyncio.run(_subscription(proxy, origin))
+
+
+async def _subscription(proxy: Proxy, origin: str) -> list[dict]:
     auth = "Basic " + base64.b64encode(f"ops:{USERS['ops']}".encode()).decode()
-    with connect(f"wss://127.0.0.1:{proxy.port}/graphql", ssl=proxy.tls, origin=origin, subprotocols=["graphql-ws"],
-                 additional_headers={"Authorization": auth}, open_timeout=30) as ws:
+    async with connect(f"wss://127.0.0.1:{proxy.port}/graphql", ssl=proxy.tls, origin=origin,
+                       subprotocols=["graphql-ws"], additional_headers={"Authorization": auth},
+                       open_timeout=30) as ws:
         assert ws.subprotocol == "graphql-ws"
-        ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-        ws.send(json.dumps({"type": "start", "id": "1", "payload": {"query": (
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await ws.send(json.dumps({"type": "start", "id": "1", "payload": {"query": (
             'subscription { pipelineRunLogs(runId: "no-such-run") { __typename '
             '... on PipelineRunLogsSubscriptionFailure { message } } }')}}))
-        return [json.loads(ws.recv(timeout=30)) for _ in range(3)]
+        return [json.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in range(3)]
 
 
 def test_the_uis_subscription_websocket_works_from_its_own_page_only(proxy):
